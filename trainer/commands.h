@@ -1,0 +1,18 @@
+/* Subcommands of the `longvq` executable. Each runs after dist_init and returns an exit code
+ * (see check.h); each prints its own --help. argv[0] is the command name. */
+#ifndef LONGVQ_COMMANDS_H
+#define LONGVQ_COMMANDS_H
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} lv_command;
+
+int cmd_data(int argc, char **argv);    /* trainer/cmd_data.c */
+int cmd_inspect(int argc, char **argv); /* trainer/cmd_inspect.c */
+
+/* The command table main() dispatches on; NULL-terminated. */
+extern const lv_command lv_commands[];
+
+#endif

@@ -1,0 +1,33 @@
+/* The MPI boundary: every MPI call of the trainer lives behind these intent-named functions.
+ * Each says whether it is collective (every rank of the world must call it, in the same order). */
+#ifndef LONGVQ_DIST_H
+#define LONGVQ_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Collective. MPI_Init_thread(MULTIPLE) and MPI_ERRORS_RETURN on the world communicator so that
+ * CHECK_MPI sees every error. Safe without mpirun (singleton). */
+void dist_init(int *argc, char ***argv);
+/* Collective. */
+void dist_finalize(void);
+/* Local. */
+int dist_rank(void);
+int dist_size(void);
+static inline int dist_is_root(void) { return dist_rank() == 0; }
+/* Collective. */
+void dist_barrier(void);
+/* Collective: true on every rank if `local_failed` is true on any rank. Lets all ranks leave
+ * together after an error that each rank detected for itself (e.g. a bad config). */
+int dist_any(int local_failed);
+/* Collective: broadcast n bytes from rank 0. */
+void dist_bcast_bytes(void *buf, size_t n);
+/* Collective: in-place sum over ranks. */
+void dist_sum_f64(double *buf, size_t n);
+void dist_sum_i64(int64_t *buf, size_t n);
+/* Collective: in-place max over ranks. */
+void dist_max_f64(double *buf, size_t n);
+/* Local: abort every rank with this exit code (used by the check macros). */
+_Noreturn void dist_abort(int code);
+
+#endif

@@ -1,0 +1,46 @@
+/* longvq: train LongVQ sequence models data-parallel over MPI.
+ * main() only dispatches; each subcommand lives in trainer/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "trainer/check.h"
+#include "trainer/commands.h"
+#include "trainer/dist.h"
+
+const lv_command lv_commands[] = {
+    {"data", cmd_data, "convert raw data (listops, fashion-mnist, text, tsv) to an HDF5 dataset"},
+    {"inspect", cmd_inspect, "summarize an HDF5 dataset or checkpoint"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: longvq <command> [options]   (run under mpirun/srun for many ranks)\n\ncommands:\n");
+  for (const lv_command *c = lv_commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
+  fprintf(f, "\n`longvq <command> --help` for a command's options. `longvq --version` for the build.\n");
+}
+
+int main(int argc, char **argv) {
+  dist_init(&argc, &argv);
+  int rc = LV_EXIT_USAGE;
+  const char *name = argc > 1 ? argv[1] : NULL;
+  if (!name) {
+    if (dist_is_root()) usage(stderr);
+  } else if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    if (dist_is_root()) usage(stdout);
+    rc = LV_EXIT_OK;
+  } else if (!strcmp(name, "--version")) {
+    if (dist_is_root()) printf("longvq %s (git %s)\n", LONGVQ_VERSION, LONGVQ_GIT);
+    rc = LV_EXIT_OK;
+  } else {
+    const lv_command *c = lv_commands;
+    while (c->name && strcmp(c->name, name) != 0) c++;
+    if (c->name) {
+      rc = c->run(argc - 1, argv + 1);
+    } else if (dist_is_root()) {
+      fprintf(stderr, "longvq: unknown command '%s'\n\n", name);
+      usage(stderr);
+    }
+  }
+  dist_finalize();
+  return rc;
+}
