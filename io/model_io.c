@@ -1,0 +1,166 @@
+#include "io/model_io.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trainer/check.h"
+
+void lv_model_h5path(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "/model/%s", name);
+  for (char *c = out + 7; *c; c++)
+    if (*c == '.') *c = '/';
+}
+
+static void write_attr_str(hid_t obj, const char *name, const char *val) {
+  hid_t type, space, attr;
+  CHECK_H5(type = H5Tcopy(H5T_C_S1));
+  CHECK_H5(H5Tset_size(type, strlen(val) + 1));
+  CHECK_H5(space = H5Screate(H5S_SCALAR));
+  CHECK_H5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
+  CHECK_H5(H5Awrite(attr, type, val));
+  CHECK_H5(H5Aclose(attr));
+  CHECK_H5(H5Sclose(space));
+  CHECK_H5(H5Tclose(type));
+}
+
+static void write_attr_i64(hid_t obj, const char *name, int64_t val) {
+  hid_t space, attr;
+  CHECK_H5(space = H5Screate(H5S_SCALAR));
+  CHECK_H5(attr = H5Acreate2(obj, name, H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT));
+  CHECK_H5(H5Awrite(attr, H5T_NATIVE_INT64, &val));
+  CHECK_H5(H5Aclose(attr));
+  CHECK_H5(H5Sclose(space));
+}
+
+static void write_tensor(hid_t file, hid_t lcpl, const lv_tensor *t, const float *data) {
+  char path[2 * LV_NAME_MAX];
+  lv_model_h5path(t->name, path, sizeof path);
+  hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
+  hid_t space, dcpl, ds;
+  CHECK_H5(space = H5Screate_simple(t->ndim, dims, NULL));
+  CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+  CHECK_H5(H5Pset_chunk(dcpl, t->ndim, dims)); /* one chunk: checksums need a chunked layout */
+  CHECK_H5(H5Pset_fletcher32(dcpl));
+  CHECK_H5(ds = H5Dcreate2(file, path, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT));
+  CHECK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+  CHECK_H5(H5Dclose(ds));
+  CHECK_H5(H5Pclose(dcpl));
+  CHECK_H5(H5Sclose(space));
+}
+
+static void fsync_path(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0 || fsync(fd) != 0) DIE("%s: fsync failed", path);
+  close(fd);
+}
+
+void lv_model_save(const char *path, const lv_layout *lay, const float *params, const float *state,
+                   const char *config_yaml, int64_t step) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  hid_t file, lcpl;
+  CHECK_H5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  CHECK_H5(lcpl = H5Pcreate(H5P_LINK_CREATE));
+  CHECK_H5(H5Pset_create_intermediate_group(lcpl, 1));
+  write_attr_str(file, "format", LV_MODEL_FORMAT);
+  write_attr_i64(file, "format_version", LV_MODEL_FORMAT_VERSION);
+  write_attr_i64(file, "step", step);
+  write_attr_str(file, "build", LONGVQ_VERSION " (git " LONGVQ_GIT ")");
+  for (int i = 0; i < lay->n_params; i++) write_tensor(file, lcpl, &lay->params[i], params + lay->params[i].offset);
+  for (int i = 0; i < lay->n_state; i++) write_tensor(file, lcpl, &lay->state[i], state + lay->state[i].offset);
+  if (config_yaml) {
+    hid_t type, space, ds;
+    CHECK_H5(type = H5Tcopy(H5T_C_S1));
+    CHECK_H5(H5Tset_size(type, strlen(config_yaml) + 1));
+    CHECK_H5(space = H5Screate(H5S_SCALAR));
+    CHECK_H5(ds = H5Dcreate2(file, "/config", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    CHECK_H5(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, config_yaml));
+    CHECK_H5(H5Dclose(ds));
+    CHECK_H5(H5Sclose(space));
+    CHECK_H5(H5Tclose(type));
+  }
+  CHECK_H5(H5Pclose(lcpl));
+  CHECK_H5(H5Fflush(file, H5F_SCOPE_GLOBAL));
+  CHECK_H5(H5Fclose(file));
+  fsync_path(tmp);
+  if (rename(tmp, path) != 0) DIE("%s: cannot rename %s into place", path, tmp);
+}
+
+static int read_tensor(hid_t file, const char *fname, const lv_tensor *t, float *data, char *err, size_t cap) {
+  char path[2 * LV_NAME_MAX];
+  lv_model_h5path(t->name, path, sizeof path);
+  H5E_auto2_t fn;
+  void *cd;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &cd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t ds = H5Dopen2(file, path, H5P_DEFAULT);
+  H5Eset_auto2(H5E_DEFAULT, fn, cd);
+  if (ds < 0) {
+    snprintf(err, cap, "%s: missing tensor %s (%s)", fname, t->name, path);
+    return 1;
+  }
+  hid_t space;
+  CHECK_H5(space = H5Dget_space(ds));
+  hsize_t dims[2] = {0, 0};
+  int nd = H5Sget_simple_extent_dims(space, dims, NULL);
+  int ok = nd == t->ndim && (int64_t)dims[0] == t->shape[0] && (nd < 2 || (int64_t)dims[1] == t->shape[1]);
+  if (!ok) {
+    snprintf(err, cap, "%s: tensor %s has shape (%llu%s%llu), the config needs (%lld%s%lld)", fname, t->name,
+             (unsigned long long)dims[0], nd > 1 ? ", " : "", nd > 1 ? (unsigned long long)dims[1] : 0ull,
+             (long long)t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0ll);
+  } else {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    herr_t r = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Eset_auto2(H5E_DEFAULT, fn, cd);
+    if (r < 0) {
+      snprintf(err, cap, "%s: tensor %s cannot be read (checksum mismatch or truncated file)", fname, t->name);
+      ok = 0;
+    }
+  }
+  H5Sclose(space);
+  H5Dclose(ds);
+  return ok ? 0 : 1;
+}
+
+int lv_model_load(const char *path, const lv_layout *lay, float *params, float *state, char *err, size_t cap) {
+  H5E_auto2_t fn;
+  void *cd;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &cd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  H5Eset_auto2(H5E_DEFAULT, fn, cd);
+  if (file < 0) {
+    snprintf(err, cap, "%s: cannot open as HDF5 (missing, truncated or not an HDF5 file)", path);
+    return 1;
+  }
+  int bad = 0;
+  for (int i = 0; i < lay->n_params && !bad; i++)
+    bad = read_tensor(file, path, &lay->params[i], params + lay->params[i].offset, err, cap);
+  for (int i = 0; i < lay->n_state && !bad; i++)
+    bad = read_tensor(file, path, &lay->state[i], state + lay->state[i].offset, err, cap);
+  H5Fclose(file);
+  return bad;
+}
+
+char *lv_model_read_config(const char *path) {
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) return NULL;
+  char *out = NULL;
+  if (H5Lexists(file, "/config", H5P_DEFAULT) > 0) {
+    hid_t ds, type;
+    CHECK_H5(ds = H5Dopen2(file, "/config", H5P_DEFAULT));
+    CHECK_H5(type = H5Dget_type(ds));
+    size_t n = H5Tget_size(type);
+    out = calloc(n + 1, 1);
+    CHECK_ALLOC(out);
+    CHECK_H5(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
+    H5Tclose(type);
+    H5Dclose(ds);
+  }
+  H5Fclose(file);
+  return out;
+}

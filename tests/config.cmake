@@ -1,0 +1,4 @@
+# Config system (io/config.*): loader, overrides, printer round trip, errors, diff, tiny.yaml, docs.
+lv_unit_test(test_config)
+# The test reads configs/tiny.yaml and checks docs/config.md against lv_config_help.
+target_compile_definitions(test_config PRIVATE LV_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
