@@ -47,6 +47,14 @@ void dist_sum_f64(double *buf, size_t n) {
 void dist_sum_i64(int64_t *buf, size_t n) {
   CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
 }
+void dist_sum_f32(float *buf, size_t n) {
+  while (n > 0) { /* int counts: reduce in pieces below 2^30 floats */
+    int c = n > ((size_t)1 << 30) ? 1 << 30 : (int)n;
+    CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    buf += c;
+    n -= (size_t)c;
+  }
+}
 void dist_max_f64(double *buf, size_t n) {
   CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
 }

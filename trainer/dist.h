@@ -25,6 +25,7 @@ void dist_bcast_bytes(void *buf, size_t n);
 /* Collective: in-place sum over ranks. */
 void dist_sum_f64(double *buf, size_t n);
 void dist_sum_i64(int64_t *buf, size_t n);
+void dist_sum_f32(float *buf, size_t n);
 /* Collective: in-place max over ranks. */
 void dist_max_f64(double *buf, size_t n);
 /* Local: abort every rank with this exit code (used by the check macros). */

@@ -10,6 +10,8 @@
 const lv_command lv_commands[] = {
     {"data", cmd_data, "convert raw data (listops, fashion-mnist, text, tsv) to an HDF5 dataset"},
     {"inspect", cmd_inspect, "summarize an HDF5 dataset or checkpoint"},
+    {"train", cmd_train, "train a model from a YAML config (key=value overrides)"},
+    {"eval", cmd_eval, "evaluate a saved model on a split"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,358 @@
+/* The whole model: arenas and memory plan, embedding, layers, final norm, heads, loss. */
+#include "layers/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/dropout.h"
+#include "layers/ema.h"
+#include "layers/embed.h"
+#include "layers/model_internal.h"
+#include "layers/norm.h"
+#include "layers/xent.h"
+#include "trainer/check.h"
+
+/* Cursor over an arena: carve() hands out 64-byte aligned slices; with base == NULL it only counts,
+ * so the same code is the memory plan (pure) and the allocation. */
+typedef struct {
+  float *base;
+  size_t used;
+} cursor;
+
+static float *carve(cursor *c, size_t n) {
+  float *p = c->base ? c->base + c->used : NULL;
+  c->used += (n + 15) / 16 * 16;
+  return p;
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Lays out (or counts) the kept activations; fills m's pointers when m != NULL. */
+static size_t carve_acts(const lv_dims *d, int64_t B, int64_t L, float *base, lv_model *m, size_t *per_layer) {
+  cursor c = {base, 0};
+  const size_t BT = (size_t)(B * L), D = (size_t)d->D, Z = (size_t)d->Z, E = (size_t)d->E, F = (size_t)d->F;
+  const size_t M = 2 * D + Z + E;
+  lv_layer_act tmp;
+  for (int i = 0; i < d->n_layers; i++) {
+    lv_layer_act *A = m ? &m->la[i] : &tmp;
+    size_t before = c.used;
+    A->x = carve(&c, BT * D);
+    A->mn_saved = carve(&c, 2 * BT);
+    A->xn = d->prenorm ? carve(&c, BT * D) : A->x;
+    A->xm = carve(&c, BT * D);
+    A->ema_saved = carve(&c, ema_saved_floats(B, L, d->D, d->N, !d->decoder));
+    A->mx = carve(&c, BT * D);
+    A->v_pre = carve(&c, BT * E);
+    A->v = carve(&c, BT * E);
+    A->base = carve(&c, BT * M);
+    A->u = carve(&c, BT * D);
+    A->zz = carve(&c, BT * Z);
+    A->r = carve(&c, BT * E);
+    A->qp = carve(&c, BT * Z);
+    A->kp = carve(&c, BT * Z);
+    A->q_saved = carve(&c, 2 * BT);
+    A->k_saved = carve(&c, 2 * BT);
+    A->q = carve(&c, BT * Z);
+    A->k = carve(&c, BT * Z);
+    A->code = (int32_t *)carve(&c, BT); /* int32 and float have the same size */
+    A->khat = carve(&c, BT * Z);
+    A->attn_saved = carve(&c, vq_attn_saved_floats(B, L));
+    A->O = carve(&c, BT * E);
+    A->rO = carve(&c, BT * E);
+    A->h_pre = carve(&c, BT * D);
+    A->h = carve(&c, BT * D);
+    A->s1 = carve(&c, BT * D);
+    A->y = d->prenorm ? A->s1 : carve(&c, BT * D);
+    A->fn_saved = carve(&c, 2 * BT);
+    A->yn = d->prenorm ? carve(&c, BT * D) : A->y;
+    A->f1_pre = carve(&c, BT * F);
+    A->f1 = carve(&c, BT * F);
+    A->s2 = carve(&c, BT * D);
+    if (per_layer) *per_layer = c.used - before;
+  }
+  float *x_out = carve(&c, BT * D);
+  float *xf = d->prenorm ? carve(&c, BT * D) : x_out;
+  float *ff_saved = carve(&c, 2 * BT);
+  size_t R = d->decoder ? BT : (size_t)B, K = d->decoder ? (size_t)d->V : (size_t)d->K;
+  float *logits = carve(&c, R * K);
+  float *xent_saved = carve(&c, xent_saved_floats((int64_t)R));
+  float *head_saved = d->decoder ? NULL : carve(&c, head_saved_floats(B, d->D));
+  float *mask_f = carve(&c, BT), *tmask_f = carve(&c, BT);
+  float *cb = carve(&c, (size_t)(d->n_layers * d->S * d->Z));
+  float *stat_ns = carve(&c, (size_t)(d->n_layers * d->S)), *stat_keys = carve(&c, (size_t)(d->n_layers * d->S * d->Z));
+  if (m) {
+    m->x_out = x_out;
+    m->xf = xf;
+    m->ff_saved = ff_saved;
+    m->logits = logits;
+    m->xent_saved = xent_saved;
+    m->head_saved = head_saved;
+    m->mask_f = mask_f;
+    m->tmask_f = tmask_f;
+    m->cb = cb;
+    m->stat_ns = stat_ns;
+    m->stat_keys = stat_keys;
+  }
+  return c.used;
+}
+
+/* Gradients of one layer's activations + the model-level gradient buffers. */
+static size_t carve_grads(const lv_dims *d, int64_t B, int64_t L, float *base, lv_model *m, size_t *layer_part) {
+  cursor c = {base, 0};
+  const size_t BT = (size_t)(B * L), D = (size_t)d->D, Z = (size_t)d->Z, E = (size_t)d->E, F = (size_t)d->F;
+  lv_layer_grad tmp, *g = m ? &m->lg : &tmp;
+  g->dxn = carve(&c, BT * D);
+  g->dxm = carve(&c, BT * D);
+  g->dmx = carve(&c, BT * D);
+  g->dema = carve(&c, BT * D);
+  g->dv = carve(&c, BT * E);
+  g->dv_pre = carve(&c, 2 * BT * E);
+  g->dbase = carve(&c, BT * (2 * D + Z + E));
+  g->du = carve(&c, BT * D);
+  g->dzz = carve(&c, BT * Z);
+  g->dr = carve(&c, BT * E);
+  g->dqp = carve(&c, BT * Z);
+  g->dkp = carve(&c, BT * Z);
+  g->dq = carve(&c, BT * Z);
+  g->dk = carve(&c, BT * Z);
+  g->dO = carve(&c, BT * E);
+  g->drO = carve(&c, BT * E);
+  g->dh = carve(&c, BT * D);
+  g->dh_pre = carve(&c, 2 * BT * D);
+  g->ds1 = carve(&c, BT * D);
+  g->dy = carve(&c, BT * D);
+  g->dyn = carve(&c, BT * D);
+  g->df = carve(&c, BT * D);
+  g->df2 = carve(&c, BT * D);
+  g->df1 = carve(&c, BT * F);
+  g->df1_pre = carve(&c, 2 * BT * F);
+  g->ds2 = carve(&c, BT * D);
+  if (layer_part) *layer_part = c.used; /* zeroed before each layer's backward */
+  float *dx_a = carve(&c, BT * D), *dx_b = carve(&c, BT * D);
+  size_t R = d->decoder ? BT : (size_t)B, K = d->decoder ? (size_t)d->V : (size_t)d->K;
+  float *dlogits = carve(&c, R * K);
+  if (m) {
+    m->dx_a = dx_a;
+    m->dx_b = dx_b;
+    m->dlogits = dlogits;
+  }
+  return c.used;
+}
+
+static size_t scratch_floats(const lv_dims *d, int64_t B, int64_t L) {
+  size_t s = ema_scratch_floats(B, L, d->D, d->N, !d->decoder);
+  s = max_sz(s, vq_scratch_floats(B * L, d->S));
+  s = max_sz(s, vq_attn_scratch_floats(B, L, d->C, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER));
+  if (!d->decoder) s = max_sz(s, head_scratch_floats(B, d->D));
+  return s;
+}
+
+lv_model_mem lv_model_plan(const lv_dims *d, int64_t B, int64_t L) {
+  lv_model_mem mem;
+  size_t layer_part = 0;
+  mem.act = carve_acts(d, B, L, NULL, NULL, &mem.per_layer_act);
+  mem.grad_scratch = carve_grads(d, B, L, NULL, NULL, &layer_part);
+  mem.scratch = scratch_floats(d, B, L);
+  return mem;
+}
+
+static double mib(size_t floats) { return (double)floats * 4.0 / (1024.0 * 1024.0); }
+
+void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t param_floats, size_t state_floats,
+                         int optimizer_copies) {
+  lv_model_mem mem = lv_model_plan(d, B, L);
+  size_t total = param_floats * (size_t)(2 + optimizer_copies) + state_floats + mem.act + mem.grad_scratch + mem.scratch;
+  fprintf(f, "memory plan (per rank, micro-batch %lld x %lld tokens):\n", (long long)B, (long long)L);
+  fprintf(f, "  parameters          %10.1f MiB\n", mib(param_floats));
+  fprintf(f, "  gradients           %10.1f MiB\n", mib(param_floats));
+  fprintf(f, "  optimizer state     %10.1f MiB  (%d copies)\n", mib(param_floats * (size_t)optimizer_copies),
+          optimizer_copies);
+  fprintf(f, "  codebooks           %10.1f MiB\n", mib(state_floats));
+  fprintf(f, "  activations         %10.1f MiB  (%.1f MiB per layer, %.0f bytes per token per layer)\n", mib(mem.act),
+          mib(mem.per_layer_act), (double)mem.per_layer_act * 4.0 / (double)(B * L));
+  fprintf(f, "  activation grads    %10.1f MiB\n", mib(mem.grad_scratch));
+  fprintf(f, "  layer scratch       %10.1f MiB\n", mib(mem.scratch));
+  fprintf(f, "  total               %10.1f MiB\n", mib(total));
+}
+
+static float *alloc_floats(size_t n) {
+  float *p = NULL;
+  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
+  CHECK_ALLOC(p);
+  memset(p, 0, sizeof(float) * n); /* first touch once, here, not in the step */
+  return p;
+}
+
+lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_ctx *ctx) {
+  const lv_dims *d = &lay->dims;
+  if (L % d->C != 0) DIE("lv_model_create: L = %lld is not a multiple of the chunk size %lld", (long long)L,
+                         (long long)d->C);
+  lv_model *m = calloc(1, sizeof *m);
+  CHECK_ALLOC(m);
+  m->d = *d;
+  m->lay = lay;
+  m->ctx = ctx;
+  m->B = B;
+  m->L = L;
+  m->BT = B * L;
+  m->M = 2 * d->D + d->Z + d->E;
+  m->mem = lv_model_plan(d, B, L);
+  m->act_arena = alloc_floats(m->mem.act);
+  carve_acts(d, B, L, m->act_arena, m, NULL);
+  size_t layer_part = 0;
+  float *g = alloc_floats(m->mem.grad_scratch);
+  carve_grads(d, B, L, g, m, &layer_part);
+  m->grad_arena = g;
+  m->mem.grad_scratch = layer_part; /* what lv_block_backward zeroes */
+  m->scratch = alloc_floats(m->mem.scratch);
+  const int64_t BT = m->BT;
+  linear_plan_init(&m->v_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = d->E, .bias = 1});
+  linear_plan_init(&m->mx_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = m->M, .bias = 1});
+  linear_plan_init(&m->h_proj, ctx, (linear_desc){.rows = BT, .in = d->E, .out = d->D, .bias = 1});
+  linear_plan_init(&m->fc1, ctx, (linear_desc){.rows = BT, .in = d->D, .out = d->F, .bias = 1});
+  linear_plan_init(&m->fc2, ctx, (linear_desc){.rows = BT, .in = d->F, .out = d->D, .bias = 1});
+  vq_plan_init(&m->vq, ctx, BT, d->Z, d->S);
+  vq_attn_plan_init(&m->attn, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER);
+  if (d->decoder)
+    lm_head_plan_init(&m->lm, ctx, BT, d->D, d->V);
+  else
+    head_plan_init(&m->head, ctx, B, L, d->D, d->K);
+  return m;
+}
+
+void lv_model_free(lv_model *m) {
+  if (!m) return;
+  linear_plan_free(&m->v_proj);
+  linear_plan_free(&m->mx_proj);
+  linear_plan_free(&m->h_proj);
+  linear_plan_free(&m->fc1);
+  linear_plan_free(&m->fc2);
+  vq_plan_free(&m->vq);
+  vq_attn_plan_free(&m->attn);
+  if (m->d.decoder)
+    lm_head_plan_free(&m->lm);
+  else
+    head_plan_free(&m->head);
+  free(m->act_arena);
+  free(m->grad_arena);
+  free(m->scratch);
+  free(m);
+}
+
+void lv_model_set_codebooks(lv_model *m, const float *state) {
+  const lv_dims *d = &m->d;
+  for (int i = 0; i < d->n_layers; i++)
+    vq_codebook(m->cb + (size_t)i * (size_t)(d->S * d->Z), state + m->lay->layer[i].c_sum,
+                state + m->lay->layer[i].c_count, d->S, d->Z);
+}
+
+static dropout_cfg embed_drop(char *dom, size_t cap, const lv_fwd_opts *o, const lv_batch *b) {
+  dropout_cfg c = {o->training ? o->dropout : 0.0f, o->seed, dropout_domain(dom, cap, -1, DROPOUT_SITE_EMBED), o->step,
+                   b->sample0};
+  return c;
+}
+
+void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const lv_fwd_opts *o, lv_fwd_stats *st,
+                      float *n_s, float *key_sums) {
+  const lv_dims *d = &m->d;
+  const lv_layout *lay = m->lay;
+  const int64_t BT = m->BT, D = d->D;
+  memset(st, 0, sizeof *st);
+  if (!n_s || !key_sums) { /* evaluation: statistics go to a throwaway buffer */
+    n_s = m->stat_ns;
+    key_sums = m->stat_keys;
+  }
+  double valid = 0;
+  for (int64_t t = 0; t < BT; t++) {
+    m->mask_f[t] = b->mask[t] ? 1.0f : 0.0f;
+    valid += m->mask_f[t];
+    if (d->decoder) m->tmask_f[t] = b->target_mask[t] ? 1.0f : 0.0f;
+  }
+  st->valid = valid;
+  char dom[64];
+  dropout_cfg dc = embed_drop(dom, sizeof dom, o, b);
+  float *x0 = m->la[0].x;
+  embed_forward(x0, b->tokens, m->mask_f, params + lay->embed, BT, d->V, D);
+  dropout_forward(x0, x0, &dc, m->B, m->L, D);
+  for (int i = 0; i < d->n_layers; i++)
+    lv_block_forward(m, i, params, b, o, st, n_s, key_sums, i + 1 < d->n_layers ? m->la[i + 1].x : m->x_out);
+  if (d->prenorm)
+    norm_forward((norm_kind)d->norm, m->xf, m->x_out, params + lay->final_norm_w,
+                 lay->final_norm_b == SIZE_MAX ? NULL : params + lay->final_norm_b, m->ff_saved, BT, D);
+  xent_stats xs;
+  if (d->decoder) {
+    const float *Emb = params + (d->tie_embeddings ? lay->embed : lay->lm_head);
+    lm_head_forward(&m->lm, m->ctx, m->logits, m->xf, Emb);
+    xent_forward(&xs, m->logits, b->targets, m->tmask_f, m->xent_saved, BT, d->V);
+  } else {
+    head_forward(&m->head, m->ctx, m->logits, m->xf, m->mask_f, params + lay->head_dense_w, params + lay->head_dense_b,
+                 params + lay->head_out_w, params + lay->head_out_b, m->head_saved);
+    xent_forward(&xs, m->logits, b->labels, NULL, m->xent_saved, m->B, d->K);
+  }
+  st->task_sum = xs.loss_sum;
+  st->task_count = (double)xs.count;
+  st->correct = (double)xs.correct;
+}
+
+void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_batch *b, const lv_fwd_opts *o,
+                       double task_scale, double commit_scale, double commit_weight) {
+  const lv_dims *d = &m->d;
+  const lv_layout *lay = m->lay;
+  const int64_t BT = m->BT, D = d->D;
+  const size_t nd = sizeof(float) * (size_t)(BT * D);
+  int64_t R = d->decoder ? BT : m->B, K = d->decoder ? d->V : d->K;
+  memset(m->dlogits, 0, sizeof(float) * (size_t)(R * K));
+  memset(m->dx_a, 0, nd);
+  if (d->decoder) {
+    xent_backward(m->dlogits, task_scale, m->logits, b->targets, m->tmask_f, m->xent_saved, R, K);
+    size_t eoff = d->tie_embeddings ? lay->embed : lay->lm_head;
+    lm_head_backward(&m->lm, m->ctx, m->dx_a, grads + eoff, m->dlogits, m->xf, params + eoff);
+  } else {
+    xent_backward(m->dlogits, task_scale, m->logits, b->labels, NULL, m->xent_saved, R, K);
+    head_backward(&m->head, m->ctx, m->dx_a, grads + lay->head_dense_w, grads + lay->head_dense_b,
+                  grads + lay->head_out_w, grads + lay->head_out_b, m->dlogits, m->mask_f, params + lay->head_dense_w,
+                  params + lay->head_out_w, m->head_saved, m->scratch);
+  }
+  float *cur = m->dx_a, *other = m->dx_b;
+  if (d->prenorm) {
+    memset(other, 0, nd);
+    norm_backward((norm_kind)d->norm, other, grads + lay->final_norm_w,
+                  lay->final_norm_b == SIZE_MAX ? NULL : grads + lay->final_norm_b, cur, m->x_out,
+                  params + lay->final_norm_w, m->ff_saved, BT, D);
+    float *t = cur;
+    cur = other;
+    other = t;
+  }
+  const double commit_w = commit_weight * commit_scale;
+  for (int i = d->n_layers - 1; i >= 0; i--) {
+    memset(other, 0, nd);
+    lv_block_backward(m, i, params, grads, o, b, commit_w, cur, other);
+    float *t = cur;
+    cur = other;
+    other = t;
+  }
+  /* x0 = dropout(embed(tokens) * m) */
+  char dom[64];
+  dropout_cfg dc = embed_drop(dom, sizeof dom, o, b);
+  memset(other, 0, nd);
+  dropout_backward(other, cur, &dc, m->B, m->L, D);
+  embed_backward(grads + lay->embed, other, b->tokens, m->mask_f, BT, d->V, D);
+}
+
+const int32_t *lv_model_codes(const lv_model *m, int layer) { return m->la[layer].code; }
+const float *lv_model_keys(const lv_model *m, int layer) { return m->la[layer].k; }
+const float *lv_model_logits(const lv_model *m) { return m->logits; }
+
+double lv_model_flops_per_token(const lv_dims *d, int64_t L) {
+  (void)L;
+  const double D = (double)d->D, Z = (double)d->Z, E = (double)d->E, F = (double)d->F, S = (double)d->S,
+               C = (double)d->C;
+  /* per layer forward: projections 2*(D*E + D*(2D+Z+E) + E*D + D*F + F*D); VQ distances 2*Z*S;
+   * attention: near logits + PV over C (encoder) or 2C (decoder) keys, far q.Cb and rho U (S codes). */
+  double W = d->decoder ? 2 * C : C;
+  double proj = 2 * (D * E + D * (2 * D + Z + E) + E * D + 2 * D * F);
+  double attn = 2 * Z * S + 2 * W * Z + 2 * W * E + 2 * S * E + 2 * Z * S;
+  double head = d->decoder ? 2 * D * (double)d->V : 0;
+  return 3.0 * ((proj + attn) * (double)d->n_layers + head); /* backward = 2x forward */
+}

@@ -1,0 +1,87 @@
+/* The whole LongVQ model (spec: "Forward pass"), fast float32 path: embedding, n_layers of
+ * (mixer, feed-forward), final norm, head, loss. One lv_model serves one micro-batch shape (B, L);
+ * its activations and scratch live in arenas sized by lv_model_plan (a pure function that can print
+ * the memory plan), allocated once by lv_model_init. Nothing is allocated in forward/backward.
+ *
+ * Loss normalization is global (spec: Optimization): forward returns partial SUMS over this
+ * micro-batch; the trainer knows the global denominators and passes the scales to backward:
+ *   loss = task_sum * task_scale + commit_weight * sum_i commit_sum_i * commit_scale
+ *   task_scale = 1 / (global samples) [encoder] or 1 / (global counted targets) [decoder]
+ *   commit_scale = 1 / (global valid tokens)
+ */
+#ifndef LONGVQ_MODEL_H
+#define LONGVQ_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "layers/dnn.h"
+#include "layers/params.h"
+
+/* One micro-batch, B sequences of L positions (row-major (B, L)). */
+typedef struct {
+  const int32_t *tokens;      /* (B, L) inputs; decoder: t_0..t_{L-1} */
+  const uint8_t *mask;        /* (B, L) m_t of the inputs */
+  const int32_t *targets;     /* decoder: (B, L) t_1..t_L; encoder: NULL */
+  const uint8_t *target_mask; /* decoder: (B, L) m_1..m_L; encoder: NULL */
+  const int32_t *labels;      /* encoder: (B); decoder: NULL */
+  int64_t sample0;            /* index of sample 0 in the step's global batch (dropout keys) */
+} lv_batch;
+
+/* Randomness and mode of one forward. */
+typedef struct {
+  int training;     /* 0: dropout off (evaluation) */
+  uint64_t seed;    /* run seed */
+  uint32_t step;    /* optimizer step from 1 (dropout keys) */
+  float dropout, hidden_dropout;
+} lv_fwd_opts;
+
+/* Partial sums of one forward over its micro-batch. */
+typedef struct {
+  double task_sum;                    /* sum of per-sample (encoder) / per-target (decoder) losses */
+  double task_count;                  /* samples / counted targets */
+  double correct;                     /* argmax == target */
+  double valid;                       /* valid input tokens (commitment denominator) */
+  double commit_sum[LV_MAX_LAYERS];   /* sum_t m_t ||k_t - Cb[code_t]||^2 per layer */
+} lv_fwd_stats;
+
+/* Memory plan of one model instance, in floats. */
+typedef struct {
+  size_t per_layer_act;   /* activations kept per layer for backward */
+  size_t act;             /* all kept activations (layers + embedding + head) */
+  size_t grad_scratch;    /* activation gradients of one layer at a time + layer scratch */
+  size_t scratch;         /* forward/backward scratch shared by the layers */
+} lv_model_mem;
+
+typedef struct lv_model lv_model;
+
+/* Pure: the memory plan for micro-batch (B, L). */
+lv_model_mem lv_model_plan(const lv_dims *d, int64_t B, int64_t L);
+/* Prints the plan (and the given param/optimizer sizes) as a table. */
+void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t param_floats, size_t state_floats,
+                         int optimizer_copies);
+
+/* Builds the plans and allocates the arenas. `ctx` must outlive the model. */
+lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_ctx *ctx);
+void lv_model_free(lv_model *m);
+
+/* Cb for every layer from the state buffer: once per step (the codebooks change only at the update). */
+void lv_model_set_codebooks(lv_model *m, const float *state);
+
+/* Forward over one micro-batch. Adds the step's codebook statistics into n_s (n_layers, S) and
+ * key_sums (n_layers, S, Z) (both may be NULL in evaluation) and returns the partial sums.
+ * logits_out (may be NULL): encoder (B, K), decoder (B*L, V) view of the model's logits. */
+void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const lv_fwd_opts *o,
+                      lv_fwd_stats *st, float *n_s, float *key_sums);
+/* Backward of the last forward: grads (param layout) += d loss / d params with the scales above. */
+void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_batch *b, const lv_fwd_opts *o,
+                       double task_scale, double commit_scale, double commit_weight);
+/* After a forward: the codes (B*L) and keys (B*L, Z) of layer i (for re-seeding), and the logits. */
+const int32_t *lv_model_codes(const lv_model *m, int layer);
+const float *lv_model_keys(const lv_model *m, int layer);
+const float *lv_model_logits(const lv_model *m);
+/* Model FLOPs per token of forward+backward (matmuls), for MFU. */
+double lv_model_flops_per_token(const lv_dims *d, int64_t L);
+
+#endif

@@ -1,0 +1,160 @@
+/* Vector quantization of keys: argmin over the codebook via one matmul, statistics, codebook update,
+ * dead-code re-seeding (see vq.h). */
+#include "layers/vq.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "trainer/check.h"
+
+void vq_plan_init(vq_plan *p, const dnn_ctx *ctx, int64_t BT, int64_t Z, int64_t S) {
+  if (BT < 1 || Z < 1 || S < 1)
+    DIE("vq_plan_init: bad shape BT %lld Z %lld S %lld", (long long)BT, (long long)Z, (long long)S);
+  memset(p, 0, sizeof *p);
+  p->BT = BT;
+  p->Z = Z;
+  p->S = S;
+  /* dots (BT, S) = k (BT, Z) @ Cb^T: Cb stored (S, Z), trans_b. */
+  mm_plan_init(&p->dots, ctx, (mm_desc){.batch = 1, .M = BT, .N = S, .K = Z, .trans_b = 1});
+}
+
+void vq_plan_free(vq_plan *p) { mm_plan_free(&p->dots); }
+
+size_t vq_scratch_floats(int64_t BT, int64_t S) { return (size_t)(BT * S + S); }
+
+void vq_codebook(float *cb, const float *c_sum, const float *c_count, int64_t S, int64_t Z) {
+  for (int64_t s = 0; s < S; s++) {
+    float den = c_count[s] > 0.01f ? c_count[s] : 0.01f;
+    for (int64_t z = 0; z < Z; z++) cb[s * Z + z] = c_sum[s * Z + z] / den;
+  }
+}
+
+void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_hat, double *commit_sum,
+                double *valid_count, float *n_s, float *key_sums, const float *k, const uint8_t *m,
+                const float *cb, float *scratch) {
+  const int64_t BT = p->BT, Z = p->Z, S = p->S;
+  float *dots = scratch, *cbsq = scratch + BT * S;
+  for (int64_t s = 0; s < S; s++) {
+    double a = 0;
+    for (int64_t z = 0; z < Z; z++) a += (double)cb[s * Z + z] * cb[s * Z + z];
+    cbsq[s] = (float)a;
+  }
+  mm_exec(&p->dots, ctx, dots, k, cb, NULL);
+
+  /* Per row: argmin (strict <: ties keep the lowest s), k_hat, and the row's squared distance to its
+   * code, kept in the first float of its (now consumed) dots row for the ordered sum below. */
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < BT; t++) {
+    float *dr = dots + t * S;
+    float best = cbsq[0] - 2.0f * dr[0];
+    int32_t bs = 0;
+    for (int64_t s = 1; s < S; s++) {
+      float d = cbsq[s] - 2.0f * dr[s];
+      if (d < best) { best = d; bs = (int32_t)s; }
+    }
+    code[t] = bs;
+    const float *c = cb + (int64_t)bs * Z, *kt = k + t * Z;
+    float *kh = k_hat + t * Z;
+    double dist = 0;
+    for (int64_t z = 0; z < Z; z++) {
+      kh[z] = c[z];
+      double e = (double)kt[z] - c[z];
+      dist += e * e;
+    }
+    dr[0] = (float)dist;
+  }
+  double cs = 0, cnt = 0;
+  for (int64_t t = 0; t < BT; t++)
+    if (m[t]) { cs += dots[t * S]; cnt += 1; }
+  *commit_sum += cs;
+  *valid_count += cnt;
+
+  /* Per-code statistics: one code per iteration, tokens in order, so no races and fixed sums. */
+#pragma omp parallel for schedule(static)
+  for (int64_t s = 0; s < S; s++) {
+    float n = 0;
+    float *ks = key_sums + s * Z;
+    for (int64_t t = 0; t < BT; t++) {
+      if (!m[t] || code[t] != s) continue;
+      n += 1;
+      const float *kt = k + t * Z;
+      for (int64_t z = 0; z < Z; z++) ks[z] += kt[z];
+    }
+    n_s[s] += n;
+  }
+}
+
+void vq_backward(float *dk, double w, const float *k, const uint8_t *m, const float *cb, const int32_t *code,
+                 int64_t BT, int64_t Z) {
+  const float w2 = (float)(2.0 * w);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < BT; t++) {
+    if (!m[t]) continue;
+    const float *kt = k + t * Z, *c = cb + (int64_t)code[t] * Z;
+    float *g = dk + t * Z;
+    for (int64_t z = 0; z < Z; z++) g[z] += w2 * (kt[z] - c[z]);
+  }
+}
+
+void vq_codebook_update(float *c_sum, float *c_count, const float *n_s, const float *key_sums, float decay,
+                        int64_t S, int64_t Z) {
+  const double g = decay, om = 1.0 - g;
+  for (int64_t s = 0; s < S; s++) {
+    c_count[s] = (float)(g * c_count[s] + om * n_s[s]);
+    for (int64_t z = 0; z < Z; z++) c_sum[s * Z + z] = (float)(g * c_sum[s * Z + z] + om * key_sums[s * Z + z]);
+  }
+}
+
+double vq_reseed_tau(double n_tokens, int64_t S) { return 0.01 * n_tokens / (double)S; }
+
+int64_t vq_reseed_candidates(uint8_t *maybe, const float *c_count, float decay, double n_tokens, int64_t S) {
+  const double tau = vq_reseed_tau(n_tokens, S);
+  int64_t n = 0;
+  for (int64_t s = 0; s < S; s++) {
+    /* The same rounding as the update's first term: (float)(g c) <= (float)(g c + (1-g) n). */
+    maybe[s] = (double)(float)((double)decay * c_count[s]) < tau;
+    n += maybe[s];
+  }
+  return n;
+}
+
+int64_t vq_reseed_token(double u, int64_t n_tokens) {
+  if (n_tokens < 1) DIE("vq_reseed_token: no valid tokens in the step (N_t = %lld)", (long long)n_tokens);
+  int64_t j = (int64_t)floor(u * (double)n_tokens);
+  if (j < 0) j = 0;
+  if (j > n_tokens - 1) j = n_tokens - 1;
+  return j;
+}
+
+int64_t vq_reseed(float *c_sum, float *c_count, uint8_t *reseeded, const float *keys, double n_tokens, int64_t S,
+                  int64_t Z) {
+  const double tau = vq_reseed_tau(n_tokens, S);
+  int64_t n = 0;
+  for (int64_t s = 0; s < S; s++) {
+    int r = (double)c_count[s] < tau;
+    if (reseeded) reseeded[s] = (uint8_t)r;
+    if (!r) continue;
+    n++;
+    for (int64_t z = 0; z < Z; z++) c_sum[s * Z + z] = (float)(2.0 * tau * keys[s * Z + z]);
+    c_count[s] = (float)(2.0 * tau);
+  }
+  return n;
+}
+
+void vq_usage(int64_t *in_use, double *perplexity, const float *n_s, int64_t S) {
+  double tot = 0;
+  int64_t u = 0;
+  for (int64_t s = 0; s < S; s++) {
+    tot += n_s[s];
+    u += n_s[s] > 0;
+  }
+  *in_use = u;
+  if (tot <= 0) { *perplexity = 0; return; }
+  double h = 0;
+  for (int64_t s = 0; s < S; s++)
+    if (n_s[s] > 0) {
+      double pr = n_s[s] / tot;
+      h -= pr * log(pr);
+    }
+  *perplexity = exp(h);
+}

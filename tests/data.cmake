@@ -1,0 +1,16 @@
+# Datasets: format, reader, converters, `longvq data` and `longvq inspect` (io/dataset*.c, io/data_*.c).
+lv_unit_test(test_dataset)
+lv_unit_test(test_dataset_listops)
+# The reader under MPI: each rank gets exactly the samples it asks for (1 rank via lv_unit_test,
+# then 2 and 3 ranks under mpirun).
+lv_unit_test(test_dataset_mpi)
+foreach(np 2 3)
+  add_test(NAME test_dataset_mpi_np${np} COMMAND ${LONGVQ_MPIEXEC} -np ${np} $<TARGET_FILE:test_dataset_mpi>)
+  set_tests_properties(test_dataset_mpi_np${np} PROPERTIES ENVIRONMENT "${LONGVQ_MPIRUN_ENV}" TIMEOUT 300)
+endforeach()
+# CLI: converters, determinism, shards, inspect, h5dump and h5py interoperability.
+lv_script_test(data_cli data_cli.sh)
+# Every kind of bad input: one line on stderr naming the file, exit code 2.
+lv_script_test(data_bad_input data_bad_input.sh)
+# Fashion-MNIST from the real Debian files, checked against the raw IDX bytes.
+lv_script_test(data_fmnist data_fmnist.sh)

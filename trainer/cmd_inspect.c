@@ -1,0 +1,207 @@
+/* `longvq inspect FILE.h5 | SHARD-GLOB | F1,F2,...`: summarize a longvq file.
+ * The kind of file is told by its root `format` attribute and dispatched through `kinds` below
+ * (datasets here; checkpoints get their own entry). Rank 0 does the work. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/dataset.h"
+#include "trainer/check.h"
+#include "trainer/commands.h"
+#include "trainer/dist.h"
+
+typedef struct {
+  int verify;      /* read every sample / token and check ids */
+  int64_t seq_len; /* LM: count windows of this length */
+  int64_t bins;    /* length histogram bins */
+} inspect_opts;
+
+static void bar(int64_t count, int64_t max, int width) {
+  int n = max > 0 ? (int)((double)count / (double)max * width + 0.5) : 0;
+  for (int i = 0; i < n; i++) putchar('#');
+}
+
+static void class_balance(const lv_dataset *ds) {
+  int64_t k = lv_dataset_num_classes(ds), n = lv_dataset_num_samples(ds), max = 0;
+  int64_t *count = calloc((size_t)k, sizeof *count);
+  CHECK_ALLOC(count);
+  for (int64_t i = 0; i < n; i++) count[lv_dataset_label(ds, i)]++;
+  for (int64_t c = 0; c < k; c++)
+    if (count[c] > max) max = count[c];
+  const char *const *names = lv_dataset_class_names(ds);
+  printf("  class balance:\n");
+  for (int64_t c = 0; c < k; c++) {
+    printf("    %4lld %-14.14s %9lld %6.2f%%  ", (long long)c, names ? names[c] : "", (long long)count[c],
+           100.0 * (double)count[c] / (double)n);
+    bar(count[c], max, 40);
+    putchar('\n');
+  }
+  free(count);
+}
+
+static void length_histogram(const lv_dataset *ds, int64_t bins) {
+  int64_t n = lv_dataset_num_samples(ds), lo = lv_dataset_min_length(ds), hi = lv_dataset_max_length(ds);
+  int64_t width = (hi - lo + bins) / bins, max = 0; /* ceil((hi - lo + 1) / bins) */
+  int64_t *count = calloc((size_t)bins, sizeof *count);
+  CHECK_ALLOC(count);
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t len = lv_dataset_length(ds, i);
+    sum += (double)len;
+    count[(len - lo) / width]++;
+  }
+  for (int64_t b = 0; b < bins; b++)
+    if (count[b] > max) max = count[b];
+  printf("  length: min %lld, mean %.1f, max %lld\n  length histogram:\n", (long long)lo, sum / (double)n,
+         (long long)hi);
+  for (int64_t b = 0; b < bins; b++) {
+    int64_t a = lo + b * width, z = a + width - 1;
+    if (a > hi) break;
+    printf("    %6lld..%-6lld %9lld  ", (long long)a, (long long)(z < hi ? z : hi), (long long)count[b]);
+    bar(count[b], max, 40);
+    putchar('\n');
+  }
+  free(count);
+}
+
+/* Read everything through the reader, so the ids of every token get checked. */
+static void verify(lv_dataset *ds, int64_t seq_len) {
+  if (lv_dataset_task(ds) == LV_TASK_LM) {
+    int64_t total = lv_dataset_num_tokens(ds), block = 1 << 20;
+    int32_t *buf = malloc((size_t)block * sizeof *buf);
+    CHECK_ALLOC(buf);
+    for (int64_t t = 0; t < total; t += block) lv_dataset_read_tokens(ds, t, total - t < block ? total - t : block, buf);
+    free(buf);
+    printf("  verified: all %lld tokens read, ids < %lld\n", (long long)total, (long long)lv_dataset_vocab_size(ds));
+    return;
+  }
+  /* At --seq-len L, as the trainer would read them (no truncation): is any sample too long? */
+  int64_t n = lv_dataset_num_samples(ds), len = seq_len > 0 ? seq_len : lv_dataset_max_length(ds), batch = 256;
+  int32_t *tok = malloc((size_t)(batch * len) * sizeof *tok), *lbl = malloc((size_t)batch * sizeof *lbl);
+  int64_t *idx = malloc((size_t)batch * sizeof *idx);
+  CHECK_ALLOC(tok); CHECK_ALLOC(lbl); CHECK_ALLOC(idx);
+  for (int64_t i = 0; i < n; i += batch) {
+    int64_t m = n - i < batch ? n - i : batch;
+    for (int64_t j = 0; j < m; j++) idx[j] = i + j;
+    lv_dataset_read(ds, m, idx, tok, NULL, NULL, lbl, len, 0);
+  }
+  free(tok); free(lbl); free(idx);
+  printf("  verified: all %lld samples read at length %lld, token ids < %lld, labels < %lld\n", (long long)n,
+         (long long)len, (long long)lv_dataset_vocab_size(ds), (long long)lv_dataset_num_classes(ds));
+}
+
+static void header(const lv_dataset *ds, const char *spec) {
+  int ns = lv_dataset_num_shards(ds);
+  printf("dataset    %s (%d shard%s)\n", spec, ns, ns == 1 ? "" : "s");
+  for (int k = 0; ns > 1 && k < ns; k++) printf("  shard %d  %s\n", k, lv_dataset_shard_path(ds, k));
+  printf("format     %s version %d\n", lv_dataset_attr(ds, "format"), LV_DATASET_VERSION);
+  if (lv_dataset_task(ds) == LV_TASK_LM)
+    printf("task       lm, vocab %lld\n", (long long)lv_dataset_vocab_size(ds));
+  else
+    printf("task       classification, vocab %lld, classes %lld\n", (long long)lv_dataset_vocab_size(ds),
+           (long long)lv_dataset_num_classes(ds));
+  printf("generator  %s (seed %llu)\n", lv_dataset_attr(ds, "generator"), (unsigned long long)lv_dataset_seed(ds));
+  printf("options    %s\n", lv_dataset_attr(ds, "options"));
+  const char *src = lv_dataset_attr(ds, "sources");
+  printf("sources    %s", src[0] ? "" : "(generated)\n");
+  for (const char *p = src; *p;) {
+    const char *nl = strchr(p, '\n');
+    int len = nl ? (int)(nl - p) : (int)strlen(p);
+    printf("%s%.*s\n", p == src ? "" : "           ", len, p);
+    p += len + (nl ? 1 : 0);
+  }
+  printf("created by %s\n", lv_dataset_attr(ds, "created_by"));
+  const char *const *vt = lv_dataset_vocab_tokens(ds);
+  if (vt) {
+    printf("vocab     ");
+    for (int64_t i = 0; i < lv_dataset_vocab_size(ds) && i < 64; i++) printf(" %lld=%s", (long long)i, vt[i]);
+    printf("\n");
+  }
+}
+
+static int inspect_dataset(const char *spec, const inspect_opts *o) {
+  char names[16][64];
+  int n = lv_dataset_splits(spec, names, 16);
+  if (n == 0) DIE_INPUT("%s: the dataset has no splits", spec);
+  for (int s = 0; s < n; s++) {
+    lv_dataset_opts opts = {names[s], o->seq_len, 0};
+    lv_dataset *ds = lv_dataset_open(spec, &opts);
+    if (s == 0) header(ds, spec);
+    if (lv_dataset_task(ds) == LV_TASK_LM) {
+      printf("split %s: %lld tokens", names[s], (long long)lv_dataset_num_tokens(ds));
+      if (o->seq_len > 0)
+        printf(", %lld windows of seq_len %lld (%lld tokens each)", (long long)lv_dataset_num_samples(ds),
+               (long long)o->seq_len, (long long)(o->seq_len + 1));
+      printf("\n");
+    } else {
+      printf("split %s: %lld samples, %lld tokens\n", names[s], (long long)lv_dataset_num_samples(ds),
+             (long long)lv_dataset_num_tokens(ds));
+      class_balance(ds);
+      length_histogram(ds, o->bins);
+    }
+    if (o->verify) verify(ds, o->seq_len);
+    lv_dataset_close(ds);
+  }
+  return LV_EXIT_OK;
+}
+
+/* File kinds by root `format` attribute. Checkpoints will add their entry here. */
+static const struct {
+  const char *format;
+  int (*summarize)(const char *spec, const inspect_opts *o);
+} kinds[] = {
+    {LV_DATASET_FORMAT, inspect_dataset},
+    {NULL, NULL},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: longvq inspect [--verify] [--seq-len L] [--bins N] FILE.h5 | 'SHARD-GLOB' | F1,F2,...\n\n"
+             "  --verify     read every sample and check token ids and labels (slow on big files)\n"
+             "  --seq-len L  LM sets: count the windows of L (+1) tokens; with --verify, read\n"
+             "               classification samples at length L (longer ones are an error)\n"
+             "  --bins N     length histogram bins (default 10)\n");
+}
+
+static int run(int argc, char **argv) {
+  inspect_opts o = {0, 0, 10};
+  char spec[8192] = "";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return LV_EXIT_OK;
+    } else if (!strcmp(a, "--verify")) {
+      o.verify = 1;
+    } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--bins")) && i + 1 < argc) {
+      char *end;
+      long long v = strtoll(argv[++i], &end, 10);
+      if (*end || v < 1) DIE_INPUT("inspect: %s '%s': need a positive integer", a, argv[i]);
+      if (!strcmp(a, "--bins")) o.bins = v > 1000 ? 1000 : v;
+      else o.seq_len = v;
+    } else if (a[0] == '-') {
+      fprintf(stderr, "longvq inspect: unknown option '%s'\n\n", a);
+      usage(stderr);
+      return LV_EXIT_USAGE;
+    } else {
+      size_t len = strlen(spec);
+      snprintf(spec + len, sizeof spec - len, "%s%s", len ? "," : "", a);
+    }
+  }
+  if (!spec[0]) {
+    usage(stderr);
+    return LV_EXIT_USAGE;
+  }
+  char format[256];
+  lv_file_format(spec, format, sizeof format);
+  for (int k = 0; kinds[k].format; k++)
+    if (!strcmp(kinds[k].format, format)) return kinds[k].summarize(spec, &o);
+  if (!format[0]) DIE_INPUT("%s: not a longvq dataset (no root attribute 'format')", spec);
+  DIE_INPUT("%s: not a longvq dataset (format '%s' is not one inspect knows)", spec, format);
+}
+
+int cmd_inspect(int argc, char **argv) {
+  int rc = LV_EXIT_OK;
+  if (dist_is_root()) rc = run(argc, argv);
+  dist_bcast_bytes(&rc, sizeof rc);
+  return rc;
+}

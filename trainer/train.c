@@ -1,0 +1,270 @@
+/* Training setup: config + datasets -> model sizes, layout, arenas, model; teardown. */
+#include "trainer/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/model_io.h"
+#include "trainer/check.h"
+#include "trainer/dist.h"
+#include "trainer/log.h"
+
+/* Every rank found the same problem (all read the same config and files): rank 0 says it once and
+ * all leave with the usage exit code. */
+_Noreturn static void input_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void input_error(const char *fmt, ...) {
+  if (dist_is_root()) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "longvq: error: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+  }
+  dist_finalize();
+  exit(LV_EXIT_USAGE);
+}
+
+static float *alloc_f(size_t n) {
+  float *p = NULL;
+  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
+  CHECK_ALLOC(p);
+  memset(p, 0, sizeof(float) * n);
+  return p;
+}
+
+static void *alloc_z(size_t bytes) {
+  void *p = calloc(1, bytes ? bytes : 1);
+  CHECK_ALLOC(p);
+  return p;
+}
+
+static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char *split, const char *key) {
+  if (!path[0]) input_error("%s: no dataset given (set %s=FILE.h5)", key, key);
+  if (!lv_dataset_has_split(path, split))
+    input_error("%s: %s has no split '%s'", key, path, split);
+  lv_dataset_opts o = {.split = split, .seq_len = 0, .chunk_cache_bytes = (size_t)t->cfg.data.cache_mb << 20};
+  lv_dataset *probe = lv_dataset_open(path, &o);
+  sp->lm = lv_dataset_task(probe) == LV_TASK_LM;
+  if (sp->lm) { /* LM windows depend on L: reopen with it */
+    lv_dataset_close(probe);
+    o.seq_len = t->L;
+    probe = lv_dataset_open(path, &o);
+  }
+  sp->ds = probe;
+  sp->n = lv_dataset_num_samples(probe);
+}
+
+/* Model sizes from the config and the training data; checks they agree. */
+static void derive_dims(lv_trainer *t) {
+  const lv_config *c = &t->cfg;
+  lv_dataset *ds = t->train.ds;
+  lv_dims *d = &t->dims;
+  memset(d, 0, sizeof *d);
+  d->decoder = c->model.mode == LV_MODE_DECODER;
+  if (d->decoder != t->train.lm)
+    input_error("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
+                d->decoder ? "language-modelling" : "classification", c->data.train,
+                t->train.lm ? "language-modelling" : "classification");
+  int64_t V = lv_dataset_vocab_size(ds), K = lv_dataset_num_classes(ds);
+  if (c->model.vocab_size && c->model.vocab_size != V)
+    input_error("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
+                c->data.train, (long long)V);
+  if (!d->decoder && c->model.n_classes && c->model.n_classes != K)
+    input_error("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
+                c->data.train, (long long)K);
+  d->prenorm = c->model.prenorm;
+  d->norm = (int)c->model.norm;
+  d->tie_embeddings = c->model.tie_embeddings;
+  d->far_attention = c->model.far_attention;
+  d->V = V;
+  d->K = K;
+  d->D = c->model.d_model;
+  d->Z = c->model.z_dim;
+  d->E = c->model.v_dim;
+  d->N = c->model.ema_dim;
+  d->S = c->model.codebook_size;
+  d->C = c->model.chunk_size;
+  d->F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
+  d->n_layers = c->model.n_layers;
+}
+
+/* data.seq_len, or the longest training sample rounded up to the chunk size. */
+static int64_t choose_seq_len(lv_trainer *t, const char *path) {
+  const lv_config *c = &t->cfg;
+  int64_t C = c->model.chunk_size;
+  if (c->data.seq_len > 0) {
+    if (c->data.seq_len % C) input_error("data.seq_len: %lld is not a multiple of model.chunk_size %lld",
+                                         (long long)c->data.seq_len, (long long)C);
+    return c->data.seq_len;
+  }
+  lv_dataset_opts o = {.split = c->data.split_train};
+  lv_dataset *ds = lv_dataset_open(path, &o);
+  if (lv_dataset_task(ds) == LV_TASK_LM) input_error("data.seq_len: a language-modelling dataset needs an explicit seq_len");
+  int64_t mx = lv_dataset_max_length(ds);
+  lv_dataset_close(ds);
+  return (mx + C - 1) / C * C;
+}
+
+static void alloc_split_buffers(lv_trainer *t, lv_split *sp) {
+  size_t rows = (size_t)t->mb, L = (size_t)t->L;
+  sp->raw = alloc_z(sizeof(int32_t) * rows * (L + 1));
+  sp->tokens = alloc_z(sizeof(int32_t) * rows * L);
+  sp->targets = alloc_z(sizeof(int32_t) * rows * L);
+  sp->labels = alloc_z(sizeof(int32_t) * rows);
+  sp->mask = alloc_z(rows * L);
+  sp->tmask = alloc_z(rows * L);
+}
+
+static void mkdir_p(const char *dir) {
+  char buf[LV_CONFIG_PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(buf, 0777);
+      *p = '/';
+    }
+  if (mkdir(buf, 0777) != 0 && errno != EEXIST) DIE_INPUT("run.dir: cannot create %s: %s", dir, strerror(errno));
+}
+
+void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
+  memset(t, 0, sizeof *t);
+  t->cfg = *cfg;
+  t->config_yaml = lv_config_to_yaml_string(cfg);
+  t->rank = dist_rank();
+  t->world = dist_size();
+  const lv_config *c = &t->cfg;
+  if (c->dist.world_size && c->dist.world_size != t->world)
+    input_error("dist.world_size: the config pins %lld ranks but the job has %d", (long long)c->dist.world_size,
+                t->world);
+  /* Global batch split: Bg = world x n_micro x mb. */
+  t->Bg = c->train.batch_size;
+  t->n_micro = c->train.micro_batch;
+  if (t->Bg % ((int64_t)t->world * t->n_micro))
+    input_error("train.batch_size: %lld does not divide over %d ranks x %lld micro-batches", (long long)t->Bg,
+                t->world, (long long)t->n_micro);
+  t->b_rank = t->Bg / t->world;
+  t->mb = t->b_rank / t->n_micro;
+  const char *train_path = need_train ? c->data.train : (c->data.val[0] ? c->data.val : c->data.train);
+  t->L = choose_seq_len(t, train_path);
+  open_split(t, &t->train, train_path, need_train ? c->data.split_train : c->data.split_val,
+             need_train ? "data.train" : "data.val");
+  if (need_train && t->train.n < t->Bg)
+    input_error("train.batch_size: %lld is larger than the %lld training samples of %s", (long long)t->Bg,
+                (long long)t->train.n, c->data.train);
+  if (need_train && t->train.n < t->world)
+    input_error("more ranks (%d) than training samples (%lld)", t->world, (long long)t->train.n);
+  if (c->data.val[0] || !need_train) {
+    const char *vp = c->data.val[0] ? c->data.val : train_path;
+    open_split(t, &t->val, vp, c->data.split_val, "data.val");
+  }
+  derive_dims(t);
+  char err[512];
+  if (lv_layout_build(&t->lay, &t->dims, err, sizeof err)) input_error("%s", err);
+  /* Long samples: an error unless the config allows truncation (checked before any compute). */
+  if (!t->train.lm && !c->data.truncate) {
+    int64_t mx = lv_dataset_max_length(t->train.ds);
+    if (mx > t->L)
+      input_error("data.seq_len: %s has samples of %lld tokens, longer than seq_len %lld (set data.truncate=true "
+                  "to cut them)", train_path, (long long)mx, (long long)t->L);
+  }
+  dnn_ctx_init(&t->ctx);
+  const lv_dims *d = &t->dims;
+  t->params = alloc_f(t->lay.n_param_floats);
+  t->state = alloc_f(t->lay.n_state_floats);
+  size_t nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
+  t->n_red = t->lay.n_param_floats + nl * S + 2 * nl * S * Z;
+  t->red = alloc_f(t->n_red);
+  t->grads = t->red;
+  t->n_s = t->grads + t->lay.n_param_floats;
+  t->key_sums = t->n_s + nl * S;
+  t->rkeys = t->key_sums + nl * S * Z;
+  if (need_train) {
+    t->m = alloc_f(t->lay.n_param_floats);
+    t->v = alloc_f(t->lay.n_param_floats);
+    t->perm = alloc_z(sizeof(int64_t) * (size_t)t->train.n);
+    t->perm_epoch = -1;
+    t->gidx = alloc_z(sizeof(int64_t) * (size_t)t->Bg);
+    t->reseed_at = alloc_z(sizeof(int64_t) * nl * S);
+    t->reseed_pos = alloc_z(sizeof(int64_t) * nl * S);
+    t->maybe = alloc_z(S);
+  }
+  alloc_split_buffers(t, &t->train);
+  if (t->val.ds) alloc_split_buffers(t, &t->val);
+  t->model = lv_model_create(&t->lay, t->mb, t->L, &t->ctx);
+  t->flops_per_token = lv_model_flops_per_token(d, t->L);
+  if (dist_is_root()) {
+    printf("model: %s, %s, %s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s%lld\n",
+           d->decoder ? "decoder" : "encoder", d->prenorm ? "prenorm" : "postnorm",
+           d->norm == 0 ? "layernorm" : d->norm == 1 ? "rmsnorm" : "scalenorm", (long long)d->n_layers,
+           (long long)d->D, (long long)d->Z, (long long)d->E, (long long)d->N, (long long)d->S, (long long)d->C,
+           (long long)d->F, (long long)d->V, d->decoder ? "" : " K ", d->decoder ? 0LL : (long long)d->K);
+    size_t np = 0;
+    for (int i = 0; i < t->lay.n_params; i++) np += (size_t)t->lay.params[i].numel;
+    printf("parameters: %zu trained, %zu codebook state; seq_len %lld; batch %lld = %d ranks x %lld micro x %lld\n",
+           np, t->lay.n_state_floats, (long long)t->L, (long long)t->Bg, t->world, (long long)t->n_micro,
+           (long long)t->mb);
+    lv_model_print_plan(stdout, d, t->mb, t->L, t->lay.n_param_floats, t->lay.n_state_floats, need_train ? 2 : 0);
+    fflush(stdout);
+  }
+  if (need_train && dist_is_root()) {
+    mkdir_p(c->run.dir);
+    char path[LV_CONFIG_PATH_MAX + 32];
+    if (c->log.metrics[0])
+      snprintf(path, sizeof path, "%s", c->log.metrics);
+    else
+      snprintf(path, sizeof path, "%s/metrics.jsonl", c->run.dir);
+    t->metrics = fopen(path, "a");
+    if (!t->metrics) DIE_INPUT("log.metrics: cannot open %s for appending", path);
+  }
+}
+
+void trainer_init_params(lv_trainer *t, const char *model_file) {
+  if (!model_file) {
+    lv_layout_init(&t->lay, (uint64_t)t->cfg.run.seed, t->params, t->state);
+  } else {
+    char err[1024];
+    int bad = lv_model_load(model_file, &t->lay, t->params, t->state, err, sizeof err);
+    if (dist_any(bad)) {
+      if (bad && dist_is_root()) fprintf(stderr, "longvq: error: %s\n", err);
+      dist_finalize();
+      exit(LV_EXIT_USAGE);
+    }
+  }
+  lv_model_set_codebooks(t->model, t->state);
+}
+
+static void free_split(lv_split *sp) {
+  if (sp->ds) lv_dataset_close(sp->ds);
+  free(sp->raw);
+  free(sp->tokens);
+  free(sp->targets);
+  free(sp->labels);
+  free(sp->mask);
+  free(sp->tmask);
+}
+
+void trainer_free(lv_trainer *t) {
+  lv_model_free(t->model);
+  free_split(&t->train);
+  free_split(&t->val);
+  free(t->params);
+  free(t->state);
+  free(t->red);
+  free(t->m);
+  free(t->v);
+  free(t->perm);
+  free(t->gidx);
+  free(t->reseed_at);
+  free(t->reseed_pos);
+  free(t->maybe);
+  free(t->config_yaml);
+  if (t->metrics) fclose(t->metrics);
+  lv_layout_free(&t->lay);
+  dnn_ctx_free(&t->ctx);
+}

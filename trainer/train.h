@@ -1,0 +1,58 @@
+/* The training run: setup from a config, the step loop, evaluation, model files. */
+#ifndef LONGVQ_TRAIN_H
+#define LONGVQ_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "io/config.h"
+#include "io/dataset.h"
+#include "layers/dnn.h"
+#include "layers/model.h"
+#include "layers/params.h"
+
+/* One split read in the model's batch layout, for this rank's micro-batches. */
+typedef struct {
+  lv_dataset *ds;
+  int64_t n;                 /* samples in the split */
+  int lm;                    /* task is language modelling */
+  int32_t *raw;              /* (mb, L+1) LM windows */
+  int32_t *tokens, *targets, *labels;
+  uint8_t *mask, *tmask;
+} lv_split;
+
+typedef struct {
+  lv_config cfg;
+  char *config_yaml;
+  lv_dims dims;
+  lv_layout lay;
+  dnn_ctx ctx;
+  int rank, world;
+  int64_t L, Bg, b_rank, mb, n_micro;
+  lv_split train, val;
+  float *params, *m, *v, *state;
+  float *red;                /* one float reduction buffer: [grads | n_s | key_sums | reseed keys] */
+  float *grads, *n_s, *key_sums, *rkeys;
+  size_t n_red;
+  lv_model *model;
+  int64_t *perm, perm_epoch; /* data order of the current epoch */
+  int64_t *gidx;             /* (Bg) this step's global batch, in global-batch order */
+  int64_t *reseed_at;        /* (n_layers, S): row (in this rank's share) whose key re-seeds, or -1 */
+  int64_t *reseed_pos;       /* (n_layers, S): position in that row */
+  uint8_t *maybe;            /* (S) re-seed candidates of one layer */
+  FILE *metrics;
+  double flops_per_token;
+} lv_trainer;
+
+/* Collective. Builds everything from cfg (datasets, layout, model, arenas); bad input: a clear
+ * error on rank 0 and every rank exits with LV_EXIT_USAGE. `need_train` = 0 for eval-only. */
+void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train);
+/* Collective. Initializes the parameters (seed) or loads them from a model file. */
+void trainer_init_params(lv_trainer *t, const char *model_file);
+/* Collective. Runs train.steps optimizer steps, logging and evaluating. Returns an exit code. */
+int trainer_run(lv_trainer *t);
+/* Collective. Mean loss / accuracy (or bits per token) over a split (max_batches 0 = all). */
+void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens);
+void trainer_free(lv_trainer *t);
+
+#endif
