@@ -344,7 +344,9 @@ lv_dataset *lv_dataset_open_list(int n_in, const char *const *in, const lv_datas
   ds->attrs[4] = r0.format;
   free(r0.task);
   read_name_tables(ds, ds->shards[0].file, ds->shards[0].path);
-  size_t cache = opts->chunk_cache_bytes ? opts->chunk_cache_bytes : LV_DS_DEFAULT_CACHE;
+  /* The budget is per rank: each shard's token dataset gets an equal part (at least 1 MiB). */
+  size_t cache = (opts->chunk_cache_bytes ? opts->chunk_cache_bytes : LV_DS_DEFAULT_CACHE) / (size_t)n;
+  if (cache < ((size_t)1 << 20)) cache = (size_t)1 << 20;
   for (int k = 0; k < n; k++) open_split(ds, &ds->shards[k], cache);
   check_tiling(ds);
   if (ds->task == LV_TASK_CLASSIFICATION) {

@@ -33,7 +33,8 @@ typedef struct {
   int64_t seq_len;          /* LM only: L; sample i is tokens[i*L .. i*L+L], L+1 tokens (decoder
                                mode). 0 = no windows (n_samples = 0; for inspect). Ignored for
                                classification. */
-  size_t chunk_cache_bytes; /* raw-chunk cache per shard's token dataset; 0 = 4 MiB */
+  size_t chunk_cache_bytes; /* raw-chunk cache for the tokens, split evenly over the shards (at
+                               least 1 MiB each); 0 = 4 MiB. The trainer passes data.cache_mb. */
 } lv_dataset_opts;
 
 /* Local (not collective). `spec` is one path, a glob ("data/x-*-of-00004.h5") or a comma-separated

@@ -27,6 +27,7 @@ static int64_t token_at(const lv_split_data *s, int64_t i) {
 }
 
 void lv_dataset_shard_name(char *buf, size_t cap, const char *out, int k, int n) {
+  if (!out) DIE("lv_dataset_shard_name: no output name");
   if (n == 1) {
     snprintf(buf, cap, "%s", out);
     return;

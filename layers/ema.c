@@ -52,13 +52,8 @@ static inline void vst_part(float *p, vf v, int w) {
 static inline vf vfma(vf a, vf b, vf c) {
 #if defined(__AVX512F__) && VL == 16
   return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif defined(__FMA__) && VL % 8 == 0
-  __m256 a8[VL / 8], b8[VL / 8], c8[VL / 8];
-  memcpy(a8, &a, sizeof a); memcpy(b8, &b, sizeof b); memcpy(c8, &c, sizeof c);
-  for (int k = 0; k < VL / 8; k++) c8[k] = _mm256_fmadd_ps(a8[k], b8[k], c8[k]);
-  vf r;
-  memcpy(&r, c8, sizeof r);
-  return r;
+#elif defined(__FMA__) && VL == 8
+  return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
   return a * b + c;
 #endif

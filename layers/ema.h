@@ -33,8 +33,14 @@
  * floats per thread on the stack (29 KB at 64: one chunk's recomputed states stay in L1). The
  * recompute costs one extra pass of the recurrence whatever the chunk length. */
 #define EMA_CHUNK 64
-/* Channels processed together (one AVX-512 register of float32). */
+/* Channels processed together: one vector register of float32 of the build's target (-march). */
+#if defined(__AVX512F__)
 #define EMA_LANES 16
+#elif defined(__AVX__)
+#define EMA_LANES 8
+#else
+#define EMA_LANES 4
+#endif
 
 /* Floats of saved state written by ema_forward and read by ema_backward:
  *   pre   (B, L, D)                     pre-activation yf + yb + omega*x

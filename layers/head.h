@@ -39,6 +39,7 @@ void head_forward(const head_plan *p, const dnn_ctx *ctx, float *logits /* (B, K
                   const float *dense_w /* (D, D) */, const float *dense_b /* (D) */,
                   const float *out_w /* (K, D) */, const float *out_b /* (K) */,
                   float *saved /* head_saved_floats */);
+/* dx may be NULL (not needed). */
 void head_backward(const head_plan *p, const dnn_ctx *ctx, float *dx /* (B*L, D) += */,
                    float *d_dense_w /* (D, D) += */, float *d_dense_b /* (D) += */,
                    float *d_out_w /* (K, D) += */, float *d_out_b /* (K) += */,

@@ -150,11 +150,11 @@ void norm_backward(norm_kind kind, float *dx, float *dweight, float *dbias, cons
                    const float *weight, const float *saved, int64_t rows, int64_t D) {
   switch (kind) {
     case NORM_LAYERNORM:
-      backward_dx(dx, dy, x, weight, 0, 1, saved, rows, D, NULL);
+      if (dx) backward_dx(dx, dy, x, weight, 0, 1, saved, rows, D, NULL);
       if (dweight) param_grads(dweight, dbias, dy, x, saved, rows, D);
       return;
     case NORM_RMSNORM:
-      backward_dx(dx, dy, x, weight, 0, 0, saved, rows, D, NULL);
+      if (dx) backward_dx(dx, dy, x, weight, 0, 0, saved, rows, D, NULL);
       if (dweight) param_grads(dweight, NULL, dy, x, saved, rows, D);
       return;
     case NORM_SCALENORM: {

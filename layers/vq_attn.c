@@ -21,7 +21,8 @@ vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, 
   y.u = o; o += up16((size_t)(G * S * E));
   y.cntw = o; o += up16((size_t)(G * S));
   y.cnt = o; o += up16((size_t)(G * S));
-  y.rpbp = o; o += up16((size_t)(G * 2 * C));
+  y.rpbp = o; o += up16((size_t)(G * 4 * C)); /* G * 2C doubles */
+  y.rev = o; o += up16((size_t)(2 * C));
   y.total = o;
   return y;
 }
@@ -184,6 +185,52 @@ void vqa_logits(const vq_attn_plan *p, const dnn_ctx *ctx, float *sc, const floa
   if (far) mm_exec(&p->qc, ctx, sc + y.qc, q, cb, NULL);
 }
 
+/* Max of x[0..n) and init that propagates NaN (a NaN logit must not turn into an "empty" row);
+ * 16 lanes, branch-free so that it vectorizes. */
+static float rowmax(const float *x, int64_t n, float init) {
+  float lane[16];
+  int32_t nan[16];
+  for (int l = 0; l < 16; l++) { lane[l] = init; nan[l] = init != init; }
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    for (int l = 0; l < 16; l++) {
+      const float v = x[c + l];
+      lane[l] = v > lane[l] ? v : lane[l];
+      nan[l] |= v != v;
+    }
+  for (; c < n; c++) {
+    lane[0] = x[c] > lane[0] ? x[c] : lane[0];
+    nan[0] |= x[c] != x[c];
+  }
+  float mx = lane[0];
+  int32_t any = nan[0];
+  for (int l = 1; l < 16; l++) { mx = lane[l] > mx ? lane[l] : mx; any |= nan[l]; }
+  return any ? NAN : mx;
+}
+
+/* sum_c x[c] in double, 8 fixed lanes: vectorized, same bits every time. */
+static double rowsum(const float *x, int64_t n) {
+  double lane[8] = {0};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int l = 0; l < 8; l++) lane[l] += (double)x[c + l];
+  double z = 0;
+  for (int l = 0; l < 8; l++) z += lane[l];
+  for (; c < n; c++) z += (double)x[c];
+  return z;
+}
+
+double vqa_dot(const float *a, const float *b, int64_t n) {
+  double lane[8] = {0};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int l = 0; l < 8; l++) lane[l] += (double)a[c + l] * b[c + l];
+  double z = 0;
+  for (int l = 0; l < 8; l++) z += lane[l];
+  for (; c < n; c++) z += (double)a[c] * b[c];
+  return z;
+}
+
 void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m, const float *rpb, int far,
                int forward) {
   const int64_t C = p->C, S = p->S, W = p->W, NC = p->NC, G = p->G, BT = p->B * p->L;
@@ -191,6 +238,12 @@ void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m,
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, p->E, S, p->mode);
   float *lg = sc + y.lg, *qc = sc + y.qc;
   const float *cnt = sc + y.cnt;
+  /* Bias of row i, column c is bias[C - 1 - i + c]: encoder rpb[c - i + C - 1] directly; decoder
+   * rpb[C + i - c] = rev[C - 1 - i + c] with rev[k] = rpb[2C - 1 - k] (forward stride: vectorizes). */
+  float *rev = sc + y.rev;
+  if (dec)
+    for (int64_t k = 0; k < 2 * C; k++) rev[k] = rpb[2 * C - 1 - k];
+  const float *bias = dec ? rev : rpb;
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < G; g++) {
     const int64_t n = g % NC;
@@ -200,22 +253,24 @@ void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m,
     for (int64_t i = 0; i < C; i++) {
       const int64_t t = g * C + i;
       float *lr = lg + t * W, *qr = qc + t * S;
-      /* Contributing terms get their logit, all others -inf (exp gives exactly 0). */
+      /* Contributing terms get their logit, all others -inf (vqa_exp gives exactly 0). */
+      const float *bi = bias + C - 1 - i; /* bias of column c is bi[c] */
       if (!dec) {
-        for (int64_t c = 0; c < C; c++) lr[c] = mo[c] ? lr[c] + rpb[c - i + C - 1] : -INFINITY;
+        for (int64_t c = 0; c < C; c++) lr[c] = mo[c] ? lr[c] + bi[c] : -INFINITY;
       } else {
-        for (int64_t c = 0; c < C; c++) lr[c] = mp && mp[c] ? lr[c] + rpb[C + i - c] : -INFINITY;
-        for (int64_t c = C; c <= C + i; c++) lr[c] = mo[c - C] ? lr[c] + rpb[C + i - c] : -INFINITY;
+        if (mp)
+          for (int64_t c = 0; c < C; c++) lr[c] = mp[c] ? lr[c] + bi[c] : -INFINITY;
+        else
+          for (int64_t c = 0; c < C; c++) lr[c] = -INFINITY;
+        for (int64_t c = C; c <= C + i; c++) lr[c] = mo[c - C] ? lr[c] + bi[c] : -INFINITY;
         for (int64_t c = C + i + 1; c < W; c++) lr[c] = -INFINITY;
       }
       if (far)
         for (int64_t s = 0; s < S; s++) qr[s] = cg[s] > 0 ? qr[s] : -INFINITY;
-      float M, Zf;
+      float M;
       if (forward) {
-        M = -INFINITY;
-        for (int64_t c = 0; c < W; c++) M = lr[c] > M ? lr[c] : M;
-        if (far)
-          for (int64_t s = 0; s < S; s++) M = qr[s] > M ? qr[s] : M;
+        M = rowmax(lr, W, -INFINITY);
+        if (far) M = rowmax(qr, S, M);
       } else {
         M = saved[t];
       }
@@ -226,14 +281,13 @@ void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m,
         if (forward) saved[t] = saved[BT + t] = 0;
         continue;
       }
-      for (int64_t c = 0; c < W; c++) lr[c] = expf(lr[c] - M);
+      for (int64_t c = 0; c < W; c++) lr[c] = vqa_exp(lr[c] - M);
       if (far)
-        for (int64_t s = 0; s < S; s++) qr[s] = expf(qr[s] - M);
+        for (int64_t s = 0; s < S; s++) qr[s] = vqa_exp(qr[s] - M);
+      float Zf;
       if (forward) {
-        double z = 0;
-        for (int64_t c = 0; c < W; c++) z += lr[c];
-        if (far)
-          for (int64_t s = 0; s < S; s++) z += (double)cg[s] * qr[s];
+        double z = rowsum(lr, W);
+        if (far) z += vqa_dot(qr, cg, S);
         Zf = (float)z;
         saved[t] = M;
         saved[BT + t] = Zf;

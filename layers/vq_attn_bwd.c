@@ -13,46 +13,42 @@
 
 #include "layers/vq_attn.h"
 #include "layers/vq_attn_internal.h"
+#include "trainer/check.h"
 
 /* dL = P * (dP - delta) in place over dP; dA = rho * (dO.U - cnt delta) in place; the per-chunk
- * diagonal sums of dL (the bias gradient) into rpbp. */
+ * sums of dL by bias index (the bias gradient) into rpbp, in double, rows in order. */
 static void softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far) {
   const int64_t C = p->C, E = p->E, S = p->S, W = p->W, NC = p->NC, G = p->G;
   const int dec = p->mode == VQ_ATTN_DECODER;
-  const int64_t R = dec ? 2 * C : 2 * C - 1;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
   const float *P = sc + y.lg, *rho = sc + y.qc, *cnt = sc + y.cnt;
-  float *dl = sc + y.dl, *da = sc + y.da, *rpbp = sc + y.rpbp;
+  float *dl = sc + y.dl, *da = sc + y.da;
+  double *rpbp = (double *)(sc + y.rpbp);
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < G; g++) {
     const int64_t n = g % NC;
     const float *cg = cnt + g * S;
+    double *acc = rpbp + g * 2 * C;
+    for (int64_t r = 0; r < 2 * C; r++) acc[r] = 0;
     for (int64_t i = 0; i < C; i++) {
       const int64_t t = g * C + i;
-      double dd = 0;
-      for (int64_t e = 0; e < E; e++) dd += (double)dO[t * E + e] * O[t * E + e];
-      const float delta = (float)dd;
+      const float delta = (float)vqa_dot(dO + t * E, O + t * E, E);
       const float *pr = P + t * W;
       float *dr = dl + t * W;
       /* Decoder chunk 0 of a sequence: the prev block was never computed (or crosses sequences). */
       const int64_t c0 = dec && n == 0 ? C : 0;
       for (int64_t c = 0; c < c0; c++) dr[c] = 0;
       for (int64_t c = c0; c < W; c++) dr[c] = pr[c] != 0 ? pr[c] * (dr[c] - delta) : 0.0f;
+      /* Slot k = C - 1 - i + c of column c: the bias index itself in the encoder (c - i + C - 1),
+       * reversed in the decoder (bias index C + i - c = 2C - 1 - k); only allowed columns add. */
+      double *a = acc + C - 1 - i;
+      const int64_t c1 = dec ? C + i + 1 : C;
+      for (int64_t c = c0; c < c1; c++) a[c] += dr[c];
       if (far) {
         const float *rr = rho + t * S;
         float *ar = da + t * S;
         for (int64_t s = 0; s < S; s++) ar[s] = rr[s] != 0 ? rr[s] * (ar[s] - cg[s] * delta) : 0.0f;
       }
-    }
-    /* Bias index of column c for row i: encoder c - i + C - 1, decoder C + i - c (t - j). */
-    const float *dg = dl + g * C * W;
-    for (int64_t r = 0; r < R; r++) {
-      double acc = 0;
-      for (int64_t i = 0; i < C; i++) {
-        const int64_t c = dec ? C + i - r : r + i - C + 1;
-        if (c >= 0 && c < W) acc += dg[i * W + c];
-      }
-      rpbp[g * 2 * C + r] = (float)acc;
     }
   }
 }
@@ -68,6 +64,8 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
   float *P = scratch + y.lg, *dl = scratch + y.dl, *rho = scratch + y.qc, *da = scratch + y.da;
   float *wst = scratch + y.wst, *u = scratch + y.u;
 
+  if ((uintptr_t)scratch % sizeof(double))
+    DIE("vq_attn_backward: scratch must be 8-byte aligned (it holds double partial sums)");
   /* Recompute the probabilities exactly as the forward did (same plans, same saved M_t, Z_t). */
   vqa_logits(p, ctx, scratch, q, k_hat, cb, far);
   if (far) vqa_far_stats(p, scratch, code, v, m);
@@ -108,10 +106,11 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
 
   /* Bias gradient: per-chunk partials summed in chunk order (same bits for any thread count). */
   const int64_t R = dec ? 2 * C : 2 * C - 1;
-  const float *rpbp = scratch + y.rpbp;
+  const double *rpbp = (const double *)(scratch + y.rpbp);
   for (int64_t r = 0; r < R; r++) {
     double acc = 0;
-    for (int64_t g = 0; g < G; g++) acc += rpbp[g * 2 * C + r];
+    const int64_t k = dec ? 2 * C - 1 - r : r;
+    for (int64_t g = 0; g < G; g++) acc += rpbp[g * 2 * C + k];
     drel_pos_bias[r] += (float)acc;
   }
 }

@@ -24,7 +24,7 @@ static inline float vqa_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)n + 127) << 23;
+  const int32_t bits = ((int32_t)(n == n ? n : 0.0f) + 127) << 23; /* NaN: p carries it */
   float two_n;
   memcpy(&two_n, &bits, sizeof two_n);
   return x < -87.0f ? 0.0f : p * two_n;
@@ -41,6 +41,7 @@ typedef struct {
   size_t cntw;  /* (G, S) per-chunk counts */
   size_t cnt;   /* (G, S) far-set counts */
   size_t rpbp;  /* (G, 2C) doubles: per-chunk bias-gradient partials (backward) */
+  size_t rev;   /* (2C) decoder: rel_pos_bias reversed */
   size_t total;
 } vqa_layout;
 
@@ -68,5 +69,8 @@ void vqa_logits(const vq_attn_plan *p, const dnn_ctx *ctx, float *sc, const floa
  * saved; otherwise reads them, reproducing the forward's P bit for bit. */
 void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m, const float *rel_pos_bias,
                int far, int forward);
+
+/* a . b in double (fixed 8-lane order). */
+double vqa_dot(const float *a, const float *b, int64_t n);
 
 #endif

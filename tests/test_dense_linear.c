@@ -171,6 +171,49 @@ static void check_colsum_determinism(void) {
   free(g); free(a); free(b2);
 }
 
+/* dx = NULL (input needs no gradient) leaves dW, db as with dx. */
+static void check_null_dx(const dnn_ctx *ctx) {
+  linear_desc d = {.rows = 50, .in = 12, .out = 9, .bias = 1, .act = MM_ACT_SILU};
+  linear_plan p;
+  linear_plan_init(&p, ctx, d);
+  float x[50 * 12], W[9 * 12], b[9], y[50 * 9], pre[50 * 9], dy[50 * 9], sc[50 * 9], dx[50 * 12] = {0};
+  float dW1[9 * 12] = {0}, dW2[9 * 12] = {0}, db1[9] = {0}, db2[9] = {0};
+  for (int i = 0; i < 50 * 12; i++) x[i] = (float)sin(i);
+  for (int i = 0; i < 9 * 12; i++) W[i] = (float)cos(i) * 0.3f;
+  for (int i = 0; i < 9; i++) b[i] = 0.1f * (float)i;
+  for (int i = 0; i < 50 * 9; i++) dy[i] = (float)sin(0.5 * i);
+  linear_forward(&p, ctx, y, x, W, b, pre);
+  linear_backward(&p, ctx, dx, dW1, db1, dy, x, W, pre, sc);
+  linear_backward(&p, ctx, NULL, dW2, db2, dy, x, W, pre, sc);
+  EXPECT(memcmp(dW1, dW2, sizeof dW1) == 0 && memcmp(db1, db2, sizeof db1) == 0, "dx = NULL changes dW/db");
+  linear_plan_free(&p);
+}
+
+/* Throughput at a model-like shape (ffn.fc1: BT 8192, D 512 -> F 1024, silu): printed, not asserted. */
+static void bench(const dnn_ctx *ctx) {
+  linear_desc d = {.rows = 8192, .in = 512, .out = 1024, .bias = 1, .act = MM_ACT_SILU};
+  linear_plan p;
+  linear_plan_init(&p, ctx, d);
+  float *x = calloc(d.rows * d.in, 4), *W = calloc(d.out * d.in, 4), *b = calloc(d.out, 4);
+  float *y = calloc(d.rows * d.out, 4), *pre = calloc(d.rows * d.out, 4), *dy = calloc(d.rows * d.out, 4);
+  float *sc = calloc(linear_scratch_floats(&d), 4), *dx = calloc(d.rows * d.in, 4), *dW = calloc(d.out * d.in, 4);
+  float *db = calloc(d.out, 4);
+  for (int64_t i = 0; i < d.rows * d.in; i++) x[i] = (float)(i % 17) * 0.01f;
+  linear_forward(&p, ctx, y, x, W, b, pre);
+  linear_backward(&p, ctx, dx, dW, db, dy, x, W, pre, sc);
+  double t0 = omp_get_wtime();
+  for (int r = 0; r < 3; r++) linear_forward(&p, ctx, y, x, W, b, pre);
+  double t1 = omp_get_wtime();
+  for (int r = 0; r < 3; r++) linear_backward(&p, ctx, dx, dW, db, dy, x, W, pre, sc);
+  double t2 = omp_get_wtime();
+  printf("bench: linear %lldx%lld->%lld silu: forward %.2f ms (%.0f GFLOP/s), backward %.2f ms (%.0f GFLOP/s)\n",
+         (long long)d.rows, (long long)d.in, (long long)d.out, (t1 - t0) / 3 * 1e3,
+         linear_forward_flops(&d) * 3 / (t1 - t0) / 1e9, (t2 - t1) / 3 * 1e3,
+         linear_backward_flops(&d) * 3 / (t2 - t1) / 1e9);
+  linear_plan_free(&p);
+  free(x); free(W); free(b); free(y); free(pre); free(dy); free(sc); free(dx); free(dW); free(db);
+}
+
 int main(void) {
   /* Gradchecks: tiny shapes, every input and parameter of every variant. */
   gradcheck_linear("plain+bias", (linear_desc){.rows = 4, .in = 5, .out = 3, .bias = 1});
@@ -200,6 +243,8 @@ int main(void) {
   compare_linear(&ctx, "strided slices silu", (linear_desc){.rows = 120, .in = 24, .out = 16, .ldx = 31,
                                                             .ldy = 50, .bias = 1, .act = MM_ACT_SILU});
   check_colsum_determinism();
+  check_null_dx(&ctx);
+  bench(&ctx);
   dnn_ctx_free(&ctx);
   return tu_finish("test_dense_linear");
 }

@@ -2,8 +2,10 @@
  * parameter, encoder and decoder; (2) the recurrence equals MEGA's direct convolution; (3) the fast
  * float32 path against the twin, forward and backward (+=), over shapes that cover partial chunks,
  * partial channel blocks and N not a multiple of the row groups; (4) batch entries are independent,
- * NaN propagates, and nothing is written past the sizes the size functions report. */
+ * right padding (x = 0, dout = 0) leaves the valid positions unchanged, results do not depend on
+ * the thread count, NaN propagates, and nothing is written past the reported buffer sizes. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +249,65 @@ static void independence_and_nan(int bidir) {
   case_free(&e);
 }
 
+/* (4c) Right padding: a sequence of Lv valid tokens padded with x = 0 (and dout = 0, as the masked
+ * loss gives) to L has, on its valid positions, exactly the out and dx of an unpadded run of length
+ * Lv: the backward rows start from 0 and the zero inputs keep them at exactly 0 through the padding.
+ * Bit for bit, although the two runs cut their chunks at different places. Parameter gradients
+ * match to rounding (their partial sums are grouped by chunk). (4d) Any thread count gives
+ * bit-identical results (per-task partials, fixed-order reduction over the batch). */
+static void padding_and_threads(int bidir) {
+  const int64_t L = 150, Lv = 101, D = 20, N = 16, P = (bidir ? 2 : 1) * D * N;
+  ema_case e;
+  case_init(&e, 1, L, D, N, bidir, 55);
+  float *x = falloc(L * D), *dl = falloc(P), *al = falloc(P), *be = falloc(P), *ga = falloc(P), *om = falloc(D);
+  float *dout = falloc(L * D), *outp = falloc(L * D), *outv = falloc(L * D), *dxp = falloc(L * D), *dxv = falloc(L * D);
+  float *gpp = falloc(4 * P + D), *gpv = falloc(4 * P + D);
+  to_float(x, e.x, L * D); to_float(dl, e.delta, P); to_float(al, e.alpha, P); to_float(be, e.beta, P);
+  to_float(ga, e.gamma, P); to_float(om, e.omega, D); to_float(dout, e.R, L * D);
+  for (int64_t i = Lv * D; i < L * D; i++) x[i] = dout[i] = 0;
+  float *saved = falloc((int64_t)ema_saved_floats(1, L, D, N, bidir));
+  float *scratch = falloc((int64_t)ema_scratch_floats(1, L, D, N, bidir));
+  ema_forward(outp, x, dl, al, be, ga, om, saved, scratch, 1, L, D, N, bidir);
+  ema_backward(dxp, gpp, gpp + P, gpp + 2 * P, gpp + 3 * P, gpp + 4 * P, dout, x, dl, al, be, ga, om, saved, scratch,
+               1, L, D, N, bidir);
+  ema_forward(outv, x, dl, al, be, ga, om, saved, scratch, 1, Lv, D, N, bidir);
+  ema_backward(dxv, gpv, gpv + P, gpv + 2 * P, gpv + 3 * P, gpv + 4 * P, dout, x, dl, al, be, ga, om, saved, scratch,
+               1, Lv, D, N, bidir);
+  const char *mode = bidir ? "encoder" : "decoder";
+  EXPECT(memcmp(outp, outv, sizeof(float) * Lv * D) == 0, "%s: padding changed out on valid positions", mode);
+  EXPECT(memcmp(dxp, dxv, sizeof(float) * Lv * D) == 0, "%s: padding changed dx on valid positions", mode);
+  double worst = 0; /* per tensor, relative to its max |value| as in compare() */
+  for (int k = 0; k < 5; k++) {
+    const int64_t off = k * P, len = k < 4 ? P : D;
+    double scale = 0, err = 0;
+    for (int64_t i = 0; i < len; i++) {
+      if (fabs(gpv[off + i]) > scale) scale = fabs(gpv[off + i]);
+      if (fabs(gpp[off + i] - gpv[off + i]) > err) err = fabs(gpp[off + i] - gpv[off + i]);
+    }
+    if (err / scale > worst) worst = err / scale;
+  }
+  EXPECT(worst < 1e-5, "%s: padding changed parameter gradients by %.3e * max|grad|", mode, worst);
+
+  /* threads: 1 vs all */
+  float *out1 = falloc(L * D), *dx1 = falloc(L * D), *g1 = falloc(4 * P + D), *gn = falloc(4 * P + D);
+  const int nthr = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ema_forward(out1, x, dl, al, be, ga, om, saved, scratch, 1, L, D, N, bidir);
+  ema_backward(dx1, g1, g1 + P, g1 + 2 * P, g1 + 3 * P, g1 + 4 * P, dout, x, dl, al, be, ga, om, saved, scratch,
+               1, L, D, N, bidir);
+  omp_set_num_threads(nthr > 1 ? nthr : 2);
+  ema_backward(memset(dxp, 0, sizeof(float) * L * D), gn, gn + P, gn + 2 * P, gn + 3 * P, gn + 4 * P, dout, x, dl,
+               al, be, ga, om, saved, scratch, 1, L, D, N, bidir);
+  omp_set_num_threads(nthr);
+  EXPECT(memcmp(out1, outp, sizeof(float) * L * D) == 0 && memcmp(dx1, dxp, sizeof(float) * L * D) == 0 &&
+         memcmp(g1, gn, sizeof(float) * (4 * P + D)) == 0, "%s: results depend on the thread count", mode);
+  printf("padding invariance (param grads differ by %.1e * max) + thread-count independence (%s): checked\n",
+         worst, mode);
+  free(x); free(dl); free(al); free(be); free(ga); free(om); free(dout); free(outp); free(outv); free(dxp);
+  free(dxv); free(gpp); free(gpv); free(saved); free(scratch); free(out1); free(dx1); free(g1); free(gn);
+  case_free(&e);
+}
+
 int main(void) {
   for (int bidir = 1; bidir >= 0; bidir--) gradcheck(bidir);
   for (int bidir = 1; bidir >= 0; bidir--) conv_check(bidir);
@@ -257,6 +318,7 @@ int main(void) {
     fast_vs_ref(1, 1, 1, 1, bidir);                   /* degenerate */
     fast_vs_ref(1, 2000, 16, 16, bidir);              /* long sequence, decays up to ~0.998 */
     independence_and_nan(bidir);
+    padding_and_threads(bidir);
   }
   return tu_finish("test_ema");
 }
