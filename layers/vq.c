@@ -41,26 +41,30 @@ void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_ha
   }
   mm_exec(&p->dots, ctx, dots, k, cb, NULL);
 
-  /* Per row: argmin (strict <: ties keep the lowest s), k_hat, and the row's squared distance to its
-   * code, kept in the first float of its (now consumed) dots row for the ordered sum below. */
+  /* Per row: argmin (ties keep the lowest s), k_hat, and the row's squared distance to its code, kept
+   * in the first float of its (now consumed) dots row for the ordered sum below. The distances are
+   * formed in place; the minimum is found branch-free, then its first index. */
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < BT; t++) {
     float *dr = dots + t * S;
-    float best = cbsq[0] - 2.0f * dr[0];
+    for (int64_t s = 0; s < S; s++) dr[s] = cbsq[s] - 2.0f * dr[s];
+    float best = dr[0];
+    for (int64_t s = 1; s < S; s++) best = dr[s] < best ? dr[s] : best;
     int32_t bs = 0;
-    for (int64_t s = 1; s < S; s++) {
-      float d = cbsq[s] - 2.0f * dr[s];
-      if (d < best) { best = d; bs = (int32_t)s; }
-    }
+    while (bs < S - 1 && !(dr[bs] == best)) bs++; /* no match (NaN key): the last code */
     code[t] = bs;
     const float *c = cb + (int64_t)bs * Z, *kt = k + t * Z;
     float *kh = k_hat + t * Z;
-    double dist = 0;
-    for (int64_t z = 0; z < Z; z++) {
-      kh[z] = c[z];
-      double e = (double)kt[z] - c[z];
-      dist += e * e;
-    }
+    double lane[8] = {0}, dist = 0;
+    int64_t z = 0;
+    for (; z + 8 <= Z; z += 8)
+      for (int l = 0; l < 8; l++) {
+        const double e = (double)kt[z + l] - c[z + l];
+        lane[l] += e * e;
+      }
+    for (; z < Z; z++) dist += ((double)kt[z] - c[z]) * ((double)kt[z] - c[z]);
+    for (int l = 0; l < 8; l++) dist += lane[l];
+    for (z = 0; z < Z; z++) kh[z] = c[z];
     dr[0] = (float)dist;
   }
   double cs = 0, cnt = 0;
@@ -69,18 +73,20 @@ void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_ha
   *commit_sum += cs;
   *valid_count += cnt;
 
-  /* Per-code statistics: one code per iteration, tokens in order, so no races and fixed sums. */
+  /* Per-code statistics. Counts: one ordered pass. Key sums: threads own column blocks and add the
+   * valid tokens in order, so every sum has a fixed order and no two threads share an element. */
+  for (int64_t t = 0; t < BT; t++)
+    if (m[t]) n_s[code[t]] += 1;
+  const int64_t zb = 16, nzb = (Z + zb - 1) / zb;
 #pragma omp parallel for schedule(static)
-  for (int64_t s = 0; s < S; s++) {
-    float n = 0;
-    float *ks = key_sums + s * Z;
+  for (int64_t b = 0; b < nzb; b++) {
+    const int64_t z0 = b * zb, z1 = z0 + zb < Z ? z0 + zb : Z;
     for (int64_t t = 0; t < BT; t++) {
-      if (!m[t] || code[t] != s) continue;
-      n += 1;
+      if (!m[t]) continue;
+      float *ks = key_sums + (int64_t)code[t] * Z;
       const float *kt = k + t * Z;
-      for (int64_t z = 0; z < Z; z++) ks[z] += kt[z];
+      for (int64_t z = z0; z < z1; z++) ks[z] += kt[z];
     }
-    n_s[s] += n;
   }
 }
 
