@@ -132,11 +132,33 @@ static void prep_params(float *phiT, float *qT, const float *delta, const float 
 /* Time index of step i of direction dir. */
 static inline int64_t tmap(int dir, int64_t L, int64_t i) { return dir ? L - 1 - i : i; }
 
+/* Prefetch of the next chunk's rows, spread over the compute loops of the current chunk (a burst of
+ * 64+ prefetches at once mostly stalls; one or two per step arrive in time). Rows are D floats apart,
+ * too far for the hardware prefetchers. rd / wr: one stream each, read or write intent (may be NULL);
+ * row i of a stream is at + i*stride, for i < n. */
+typedef struct {
+  const float *rd, *wr;
+  int64_t stride, n;
+} pf_stream;
+
+static inline __attribute__((always_inline)) void pf_row(pf_stream pf, int64_t i) {
+  if (i < pf.n) {
+    if (pf.rd) __builtin_prefetch(pf.rd + i * pf.stride, 0, 3);
+    if (pf.wr) __builtin_prefetch(pf.wr + i * pf.stride, 1, 3);
+  }
+}
+
+/* Row-group j of a chunk gets read stream j and write stream j. */
+static inline pf_stream pf_pick(const float *const *rd, int nrd, const float *const *wr, int nwr, int j,
+                                int64_t stride, int64_t n) {
+  return (pf_stream){j < nrd ? rd[j] : NULL, j < nwr ? wr[j] : NULL, stride, n};
+}
+
 /* Forward recurrence of ng state rows over one chunk: h~ from hin (row stride Dp), adds sum q h~
  * into ybuf, writes the final state to hout (NULL after the last chunk). */
 static inline __attribute__((always_inline)) void fwd_rows(
     int ng, const float *phi, const float *q, const float *hin, float *hout, int64_t Dp,
-    const float *xbuf, float *ybuf, int64_t len) {
+    const float *xbuf, float *ybuf, int64_t len, pf_stream pf) {
   vf h[NG_FWD], ph[NG_FWD], qq[NG_FWD];
   for (int g = 0; g < ng; g++) {
     h[g] = vld(hin + g * Dp);
@@ -144,6 +166,7 @@ static inline __attribute__((always_inline)) void fwd_rows(
     qq[g] = vld(q + g * Dp);
   }
   for (int64_t i = 0; i < len; i++) {
+    pf_row(pf, i);
     vf xv = vld(xbuf + i * VL), ya = vld(ybuf + i * VL), yb = {0};
     for (int g = 0; g < ng; g++) {
       h[g] = vfma(ph[g], h[g], xv);
@@ -172,24 +195,27 @@ static void fwd_task(float *out, const float *x, const float *omega, float *pre,
       float *hout = k + 1 < nc ? bnd + ((b * nc + k + 1) * ndir + dir) * N * Dp + c0 : NULL;
       if (k == 0)
         for (int64_t n = 0; n < N; n++) vst(hin + n * Dp, (vf){0});
-      const int64_t lenn = k + 1 < nc ? (L - i0 - T < T ? L - i0 - T : T) : 0; /* next chunk */
       for (int64_t i = 0; i < len; i++) {
         vst(xbuf + i * VL, vld_part(x + (b * L + tmap(dir, L, i0 + i)) * D + c0, w));
         vst(ybuf + i * VL, (vf){0});
-        if (i < lenn) { /* rows are D floats apart: fetch the next chunk's while this one computes */
-          const int64_t rn = (b * L + tmap(dir, L, i0 + T + i)) * D + c0;
-          __builtin_prefetch(x + rn, 0, 3);
-          __builtin_prefetch(pre + rn, 1, 3);
-          if (dir == ndir - 1) __builtin_prefetch(out + rn, 1, 3);
-        }
       }
+      /* next chunk's rows: read x, write pre (and out in the last direction) */
+      const int64_t lenn = k + 1 < nc ? (L - i0 - T < T ? L - i0 - T : T) : 0;
+      const int64_t rn = lenn ? (b * L + tmap(dir, L, i0 + T)) * D + c0 : 0;
+      const float *rd[1] = {x + rn}, *wr[2] = {pre + rn, out + rn};
+      const int nwr = dir == ndir - 1 ? 2 : 1;
+      const int64_t ps = dir ? -D : D;
       int64_t n = 0;
-      for (; n + 8 <= N; n += 8)
-        fwd_rows(8, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
-      for (; n + 4 <= N; n += 4)
-        fwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
-      for (; n < N; n++)
-        fwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
+      int j = 0;
+      for (; n + 8 <= N; n += 8, j++)
+        fwd_rows(8, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
+                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
+      for (; n + 4 <= N; n += 4, j++)
+        fwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
+                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
+      for (; n < N; n++, j++)
+        fwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
+                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;
         vf a = vld(ybuf + i * VL);
@@ -223,7 +249,7 @@ void ema_forward(float *out, const float *x, const float *delta, const float *al
  * the chunk's sums into G, X, P (row stride Dp) and sum_n q lam~ into dxbuf. */
 static inline __attribute__((always_inline)) void bwd_rows(
     int ng, const float *phi, const float *q, const float *hin, float *lam, float *G, float *X, float *P,
-    int64_t Dp, const float *xbuf, const float *dybuf, float *dxbuf, float *hbuf, int64_t len) {
+    int64_t Dp, const float *xbuf, const float *dybuf, float *dxbuf, float *hbuf, int64_t len, pf_stream pf) {
   const int64_t hs = (T + 1) * VL;
   vf h[NG_BWD], ph[NG_BWD], qq[NG_BWD];
   for (int g = 0; g < ng; g++) {
@@ -233,6 +259,7 @@ static inline __attribute__((always_inline)) void bwd_rows(
     vst(hbuf + g * hs, h[g]);
   }
   for (int64_t i = 0; i < len; i++) {
+    pf_row(pf, i);
     vf xv = vld(xbuf + i * VL);
     for (int g = 0; g < ng; g++) {
       h[g] = vfma(ph[g], h[g], xv);
@@ -289,18 +316,10 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const floa
     for (int64_t k = nc - 1; k >= 0; k--) {
       const int64_t i0 = k * T, len = L - i0 < T ? L - i0 : T;
       const float *hin = bnd + ((b * nc + k) * ndir + dir) * N * Dp + c0;
-      const int64_t lenn = k > 0 ? T : 0; /* the next chunk (k-1) is a full one */
-      if (k > 0)
+      if (k > 0) /* next chunk's (k-1) saved states */
         for (int64_t n = 0; n < N; n++) __builtin_prefetch(hin - ndir * N * Dp + n * Dp, 0, 3);
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;
-        if (i < lenn) { /* rows are D floats apart: fetch the next chunk's while this one computes */
-          const int64_t rn = (b * L + tmap(dir, L, i0 - T + i)) * D + c0;
-          __builtin_prefetch(pre + rn, 0, 3);
-          __builtin_prefetch(dout + rn, 0, 3);
-          __builtin_prefetch(x + rn, 0, 3);
-          __builtin_prefetch(dx + rn, 1, 3);
-        }
         vf a = vld_part(pre + row, w), sg = v_sigmoid(a);
         vf dyv = vld_part(dout + row, w) * sg * (1.0f + a * (1.0f - sg)); /* silu'(a) */
         vf xv = vld_part(x + row, w);
@@ -309,13 +328,19 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const floa
         vst(dxbuf + i * VL, dir == 0 ? om * dyv : (vf){0});
         if (dir == 0) domv = vfma(dyv, xv, domv);
       }
+      /* next chunk's (k-1, always a full one) rows: read pre, dout, x; read and write dx */
+      const int64_t lenn = k > 0 ? T : 0;
+      const int64_t rn = lenn ? (b * L + tmap(dir, L, i0 - T)) * D + c0 : 0;
+      const float *rd[3] = {pre + rn, dout + rn, x + rn}, *wr[1] = {dx + rn};
+      const int64_t ps = dir ? -D : D;
       int64_t n = 0;
-      for (; n + 4 <= N; n += 4)
+      int j = 0;
+      for (; n + 4 <= N; n += 4, j++)
         bwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, lam + n * VL, G + n * Dp, X + n * Dp, P + n * Dp,
-                 Dp, xbuf, dybuf, dxbuf, hbuf, len);
-      for (; n < N; n++)
+                 Dp, xbuf, dybuf, dxbuf, hbuf, len, pf_pick(rd, 3, wr, 1, j, ps, lenn));
+      for (; n < N; n++, j++)
         bwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, lam + n * VL, G + n * Dp, X + n * Dp, P + n * Dp,
-                 Dp, xbuf, dybuf, dxbuf, hbuf, len);
+                 Dp, xbuf, dybuf, dxbuf, hbuf, len, pf_pick(rd, 3, wr, 1, j, ps, lenn));
       for (int64_t i = 0; i < len; i++) {
         float *d = dx + (b * L + tmap(dir, L, i0 + i)) * D + c0;
         vst_part(d, vld_part(d, w) + vld(dxbuf + i * VL), w);

@@ -72,9 +72,9 @@ void vq_attn_plan_free(vq_attn_plan *p);
 size_t vq_attn_saved_floats(int64_t B, int64_t L);
 /* Scratch for forward and backward (contents are not kept between calls); the same size serves both:
  * 2 BT W (near logits / probabilities and their gradient) + 2 BT S (far logits / rho and dA)
- * + 2 G S E (per-chunk value sums / far-set sums) + 2 G S (counts) + G 2C (bias gradient partials),
- * each segment rounded up to 16 floats. G S E = BT S E / C: with C = 128, S = 64, E = 256 that is
- * 128 floats per token. */
+ * + 2 G S E (per-chunk value sums / far-set sums) + 2 G S (counts) + 4 G C (bias-gradient partials,
+ * G 2C doubles) + 2C, each segment rounded up to 16 floats; G = BL / C chunks. G S E = BT S E / C:
+ * with C = 128, S = 64, E = 256 that is 128 floats per token. Must be 8-byte aligned. */
 size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, vq_attn_mode mode);
 /* FLOPs of the matmuls of one forward / backward call (for benchmarks). */
 double vq_attn_forward_flops(const vq_attn_plan *p, int far);

@@ -15,9 +15,7 @@
 #include "layers/vq_attn_internal.h"
 #include "trainer/check.h"
 
-/* dL = P * (dP - delta) in place over dP; dA = rho * (dO.U - cnt delta) in place; the per-chunk
- * sums of dL by bias index (the bias gradient) into rpbp, in double, rows in order. */
-static void softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far) {
+void vqa_softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far) {
   const int64_t C = p->C, E = p->E, S = p->S, W = p->W, NC = p->NC, G = p->G;
   const int dec = p->mode == VQ_ATTN_DECODER;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
@@ -53,6 +51,23 @@ static void softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, con
   }
 }
 
+void vqa_far_spread(const vq_attn_plan *p, float *dv, float *sc, const int32_t *code, const uint8_t *m) {
+  const int64_t C = p->C, E = p->E, S = p->S, G = p->G;
+  const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
+  float *u = sc + y.u;
+  vqa_chunk_sums(u, sc + y.wst, p->B, p->NC, S * E, p->mode == VQ_ATTN_DECODER ? VQA_AFTER_NEXT : VQA_OTHERS);
+#pragma omp parallel for schedule(static)
+  for (int64_t g = 0; g < G; g++) {
+    const float *h = u + g * S * E;
+    for (int64_t j = g * C; j < (g + 1) * C; j++) {
+      if (!m[j]) continue;
+      const float *hs = h + (int64_t)code[j] * E;
+      float *dvj = dv + j * E;
+      for (int64_t e = 0; e < E; e++) dvj[e] += hs[e];
+    }
+  }
+}
+
 void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, float *dk, float *dv,
                       float *drel_pos_bias, const float *dO, const float *q, const float *k_hat,
                       const int32_t *code, const float *v, const uint8_t *m, const float *rel_pos_bias,
@@ -75,7 +90,7 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
   mm_exec(&p->dp_own, ctx, dl + own, dO, v, NULL);
   if (p->dp_prev.prim) mm_exec(&p->dp_prev, ctx, dl + C * W, dO + C * E, v, NULL);
   if (far) mm_exec(&p->dpu, ctx, da, dO, u, NULL);
-  softmax_grads(p, scratch, dO, O, far);
+  vqa_softmax_grads(p, scratch, dO, O, far);
 
   /* Near: dq_n += dL_own K_n (+ dL_prev K_{n-1}); dk (straight-through) and dv by the transposes. */
   mm_exec(&p->dq_own, ctx, dq, dl + own, k_hat, NULL);
@@ -91,17 +106,7 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
     mm_exec(&p->dq_far, ctx, dq, da, cb, NULL);
     /* G_n = rho_n^T dO_n, then spread to the chunks in the far sets: H into u (U is consumed). */
     mm_exec(&p->g_far, ctx, wst, rho, dO, NULL);
-    vqa_chunk_sums(u, wst, p->B, p->NC, S * E, dec ? VQA_AFTER_NEXT : VQA_OTHERS);
-#pragma omp parallel for schedule(static)
-    for (int64_t g = 0; g < G; g++) {
-      const float *h = u + g * S * E;
-      for (int64_t j = g * C; j < (g + 1) * C; j++) {
-        if (!m[j]) continue;
-        const float *hs = h + (int64_t)code[j] * E;
-        float *dvj = dv + j * E;
-        for (int64_t e = 0; e < E; e++) dvj[e] += hs[e];
-      }
-    }
+    vqa_far_spread(p, dv, scratch, code, m);
   }
 
   /* Bias gradient: per-chunk partials summed in chunk order (same bits for any thread count). */

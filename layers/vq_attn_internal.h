@@ -70,6 +70,14 @@ void vqa_logits(const vq_attn_plan *p, const dnn_ctx *ctx, float *sc, const floa
 void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m, const float *rel_pos_bias,
                int far, int forward);
 
+/* Backward, after dP (dl) and dO . U_s (da) are in the scratch: dL = P (dP - delta) in place over dP,
+ * dA = rho (dO.U - cnt delta) in place over da, and per-chunk bias-gradient partials (rpbp, double,
+ * rows in order); delta_t = dO_t . O_t. */
+void vqa_softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far);
+/* Backward, far values: G_n (in wst) spread to the chunks whose tokens are in chunk n's far set
+ * (H into u), then dv_j += m_j H_{chunk(j)}[code_j]. */
+void vqa_far_spread(const vq_attn_plan *p, float *dv, float *sc, const int32_t *code, const uint8_t *m);
+
 /* a . b in double (fixed 8-lane order). */
 double vqa_dot(const float *a, const float *b, int64_t n);
 

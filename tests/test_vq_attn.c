@@ -5,18 +5,21 @@
  *     both modes, far on and off, padding (sequences shorter than L, mask zeros on the right), several
  *     chunk counts, one chunk in the whole batch;
  *  3. rows with no valid allowed key give O = 0 (and no gradient);
- *  4. gradients accumulate (+=).
+ *  4. gradients accumulate (+=);
+ *  5. our loops give the same bits with 1 and 2 threads.
  *
  * Straight-through in the FD check: the reference computes near logits from its k_hat argument and far
  * logits from cb[code] (the codebook is a separate, constant argument). Perturbing k_hat therefore
  * moves only the near logits, which is the forward value q . (k_hat + (k - sg(k))) differentiated in
  * k: the FD derivative w.r.t. the k_hat array is the straight-through gradient dk (near pairs only). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers/ref/vq_attn_ref.h"
 #include "layers/vq_attn.h"
+#include "layers/vq_attn_internal.h"
 #include "tests/gradcheck.h"
 #include "tests/test_util.h"
 
@@ -31,7 +34,7 @@ typedef struct {
 } prob;
 
 static prob make(int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S, vq_attn_mode mode, int far,
-                 const int64_t *lens, unsigned seed) {
+                 const int64_t *lens, unsigned seed, double qscale) {
   prob p = {.B = B, .L = L, .C = C, .Z = Z, .E = E, .S = S, .R = mode == VQ_ATTN_DECODER ? 2 * C : 2 * C - 1,
             .mode = mode, .far = far};
   const int64_t BT = B * L;
@@ -45,7 +48,7 @@ static prob make(int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t 
   p.code = malloc(sizeof(int32_t) * BT);
   p.m = malloc(BT);
   double *u = malloc(sizeof(double) * BT);
-  gc_fill(p.q, BT * Z, seed, 1.0);
+  gc_fill(p.q, BT * Z, seed, qscale); /* logits ~ qscale * sqrt(Z / 9) */
   gc_fill(p.v, BT * E, seed + 1, 1.0);
   gc_fill(p.dO, BT * E, seed + 2, 1.0);
   gc_fill(p.rpb, p.R, seed + 3, 0.5);
@@ -86,7 +89,7 @@ static double loss_ref(void *vp) {
 
 static void gradcheck_case(vq_attn_mode mode, int far) {
   const int64_t lens[2] = {6, 3};
-  prob p = make(2, 6, 2, 3, 2, 3, mode, far, lens, 100 + 10 * mode + far);
+  prob p = make(2, 6, 2, 3, 2, 3, mode, far, lens, 100 + 10 * mode + far, 1.0);
   const int64_t BT = p.B * p.L;
   double *dq = calloc(BT * p.Z, sizeof(double)), *dk = calloc(BT * p.Z, sizeof(double));
   double *dv = calloc(BT * p.E, sizeof(double)), *drpb = calloc(p.R, sizeof(double));
@@ -152,12 +155,12 @@ static float *filled(int64_t n, float val) {
 }
 
 static void fast_case(const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S,
-                      vq_attn_mode mode, int far, const int64_t *lens, unsigned seed) {
-  prob p = make(B, L, C, Z, E, S, mode, far, lens, seed);
+                      vq_attn_mode mode, int far, const int64_t *lens, unsigned seed, double qscale) {
+  prob p = make(B, L, C, Z, E, S, mode, far, lens, seed, qscale);
   const int64_t BT = B * L;
-  printf("fast vs dense %s far=%d B=%lld L=%lld C=%lld Z=%lld E=%lld S=%lld\n",
+  printf("fast vs dense %s far=%d B=%lld L=%lld C=%lld Z=%lld E=%lld S=%lld q scale %g\n",
          mode == VQ_ATTN_DECODER ? "decoder" : "encoder", far, (long long)B, (long long)L, (long long)C,
-         (long long)Z, (long long)E, (long long)S);
+         (long long)Z, (long long)E, (long long)S, qscale);
   /* reference */
   fwd_ref(&p);
   double *dq = calloc(BT * Z, sizeof(double)), *dk = calloc(BT * Z, sizeof(double));
@@ -200,11 +203,64 @@ static void fast_case(const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64
   drop(&p);
 }
 
+/* Same bits with 1 and 2 threads for every loop of ours (the sums have a fixed order: per chunk,
+ * chunks in order). oneDNN's matmuls are run once, outside the comparison: like the rest of the
+ * project we do not rely on their bits across thread counts (docs/layers.md, "Determinism"). */
+static void thread_determinism(const dnn_ctx *ctx) {
+  const int64_t B = 3, L = 256, C = 32, Z = 16, E = 24, S = 12, BT = B * L, lens[3] = {256, 100, 7};
+  for (int mode = 0; mode < 2; mode++) {
+    prob p = make(B, L, C, Z, E, S, (vq_attn_mode)mode, 1, lens, 80 + mode, 1.0);
+    vq_attn_plan plan;
+    vq_attn_plan_init(&plan, ctx, B, L, C, Z, E, S, (vq_attn_mode)mode);
+    float *q = to_f(p.q, BT * Z), *kh = to_f(p.kh, BT * Z), *v = to_f(p.v, BT * E), *dO = to_f(p.dO, BT * E);
+    float *rpb = to_f(p.rpb, p.R), *cb = to_f(p.cb, S * Z), *O = to_f(p.v, BT * E);
+    const int64_t nsc = (int64_t)vq_attn_scratch_floats(B, L, C, E, S, (vq_attn_mode)mode);
+    const vqa_layout y = vqa_layout_of(B, L, C, E, S, (vq_attn_mode)mode);
+    float *sc0 = filled(nsc, 0);
+    vqa_logits(&plan, ctx, sc0, q, kh, cb, 1);
+    /* stand-ins for the backward matmul outputs dP, dO.U and G_n: any fixed values */
+    double *fill = malloc(sizeof(double) * nsc);
+    gc_fill(fill, nsc, 90 + mode, 1.0);
+    for (size_t i = y.dl; i < y.wst; i++)
+      if (i < y.qc || i >= y.da) sc0[i] = (float)fill[i];
+    float *out[2], *fwdP = filled((int64_t)(y.dl - y.lg + y.da - y.qc), 0);
+    const int64_t n = nsc + 2 * BT + 2 * BT + BT * E;
+    for (int r = 0; r < 2; r++) {
+      omp_set_num_threads(r + 1);
+      float *sc = out[r] = filled(n, 0), *saved = sc + nsc, *saved2 = saved + 2 * BT, *dv = saved2 + 2 * BT;
+      memcpy(sc, sc0, sizeof(float) * nsc);
+      vqa_far_stats(&plan, sc, p.code, v, p.m);
+      vqa_probs(&plan, sc, saved, p.m, rpb, 1, 1);
+      memcpy(saved2, saved, sizeof(float) * 2 * BT);
+      memcpy(fwdP, sc + y.lg, sizeof(float) * (y.dl - y.lg));
+      memcpy(fwdP + (y.dl - y.lg), sc + y.qc, sizeof(float) * (y.da - y.qc));
+      vqa_softmax_grads(&plan, sc, dO, O, 1);
+      for (size_t i = y.wst; i < y.u; i++) sc[i] = (float)fill[i];
+      vqa_far_spread(&plan, dv, sc, p.code, p.m);
+      /* backward-mode probabilities, from the raw logits again */
+      memcpy(sc + y.lg, sc0 + y.lg, sizeof(float) * (y.dl - y.lg));
+      memcpy(sc + y.qc, sc0 + y.qc, sizeof(float) * (y.da - y.qc));
+      vqa_probs(&plan, sc, saved2, p.m, rpb, 1, 0);
+      /* backward recomputes exactly the forward's probabilities */
+      EXPECT(memcmp(fwdP, sc + y.lg, sizeof(float) * (y.dl - y.lg)) == 0 &&
+             memcmp(fwdP + (y.dl - y.lg), sc + y.qc, sizeof(float) * (y.da - y.qc)) == 0,
+             "mode %d: backward's P / rho differ from the forward's", mode);
+    }
+    omp_set_num_threads(2);
+    EXPECT(memcmp(out[0], out[1], sizeof(float) * n) == 0, "mode %d: 1 and 2 threads give different bits", mode);
+    vq_attn_plan_free(&plan);
+    free(q); free(kh); free(v); free(dO); free(rpb); free(cb); free(O); free(sc0); free(fill); free(fwdP);
+    free(out[0]); free(out[1]);
+    drop(&p);
+  }
+  printf("thread count: our loops give the same bits with 1 and 2 threads (encoder, decoder)\n");
+}
+
 /* The empty-row cases must actually occur in the configurations above. */
 static void empty_rows_exist(const dnn_ctx *ctx) {
   const int64_t lens[3] = {16, 11, 3};
   for (int mode = 0; mode < 2; mode++) {
-    prob p = make(3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, 0, lens, 7);
+    prob p = make(3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, 0, lens, 7, 1.0);
     fwd_ref(&p);
     /* sequence 2 holds 3 valid tokens in chunk 0; without far attention rows of chunks 2, 3 see none
      * (decoder: near = chunks n-1, n; encoder: chunk n) */
@@ -223,16 +279,22 @@ int main(void) {
   for (int mode = 0; mode < 2; mode++)
     for (int far = 0; far < 2; far++) gradcheck_case((vq_attn_mode)mode, far);
 
-  const int64_t lens3[3] = {16, 11, 3}, lens2[2] = {64, 37}, lens1[1] = {4};
-  for (int mode = 0; mode < 2; mode++)
+  const int64_t lens3[3] = {16, 11, 3}, lens2[2] = {64, 37}, lens1[1] = {4}, lensb[2] = {512, 300};
+  for (int mode = 0; mode < 2; mode++) {
     for (int far = 0; far < 2; far++) {
-      fast_case(&ctx, 3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, far, lens3, 20 + mode * 2 + far);
-      fast_case(&ctx, 2, 64, 8, 16, 12, 10, (vq_attn_mode)mode, far, lens2, 40 + mode * 2 + far);
+      fast_case(&ctx, 3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, far, lens3, 20 + mode * 2 + far, 1.0);
+      fast_case(&ctx, 2, 64, 8, 16, 12, 10, (vq_attn_mode)mode, far, lens2, 40 + mode * 2 + far, 1.0);
     }
+    /* large logits (tens): the max subtraction and exp over a wide range */
+    fast_case(&ctx, 2, 64, 8, 16, 12, 10, (vq_attn_mode)mode, 1, lens2, 50 + mode, 6.0);
+    /* the model's shapes (C = 128, Z = 64, E = 256, S = 64): oneDNN's kernels for full-size blocks */
+    fast_case(&ctx, 2, 512, 128, 64, 256, 64, (vq_attn_mode)mode, 1, lensb, 70 + mode, 0.5);
+  }
   /* one chunk in the whole batch: no far tokens, no previous chunk */
-  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_DECODER, 1, lens1, 60);
-  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_ENCODER, 1, lens1, 61);
+  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_DECODER, 1, lens1, 60, 1.0);
+  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_ENCODER, 1, lens1, 61, 1.0);
   empty_rows_exist(&ctx);
+  thread_determinism(&ctx);
   dnn_ctx_free(&ctx);
   return tu_finish("test_vq_attn");
 }
