@@ -61,9 +61,11 @@ static inline vf vfma(vf a, vf b, vf c) {
 
 static inline vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
-/* exp in float (Cephes expf: Cody-Waite reduction, degree-5 polynomial, ~1 ulp) for the silu; the
- * scalar libm call would cost more than the whole recurrence. Arguments are clamped to
- * [-87, 88] (exp stays normal and finite); NaN propagates (comparisons with NaN are false). */
+/* exp in float for the silu (Cephes expf: Cody-Waite reduction, degree-5 polynomial): measured
+ * <= 1.4 ulp for exp and <= 2.5 ulp for the sigmoid over [-100, 100]. The scalar libm expf (~2 ns)
+ * would cost about as much as the whole recurrence of a token. Arguments are clamped to [-87, 88]
+ * (exp stays normal and finite); NaN propagates (comparisons with NaN are false, the garbage
+ * exponent bits are multiplied by a NaN). */
 static inline vf v_exp(vf x) {
   const vf hi = vset(88.0f), lo = vset(-87.0f);
   x = vselect(x > hi, hi, x);
@@ -132,33 +134,11 @@ static void prep_params(float *phiT, float *qT, const float *delta, const float 
 /* Time index of step i of direction dir. */
 static inline int64_t tmap(int dir, int64_t L, int64_t i) { return dir ? L - 1 - i : i; }
 
-/* Prefetch of the next chunk's rows, spread over the compute loops of the current chunk (a burst of
- * 64+ prefetches at once mostly stalls; one or two per step arrive in time). Rows are D floats apart,
- * too far for the hardware prefetchers. rd / wr: one stream each, read or write intent (may be NULL);
- * row i of a stream is at + i*stride, for i < n. */
-typedef struct {
-  const float *rd, *wr;
-  int64_t stride, n;
-} pf_stream;
-
-static inline __attribute__((always_inline)) void pf_row(pf_stream pf, int64_t i) {
-  if (i < pf.n) {
-    if (pf.rd) __builtin_prefetch(pf.rd + i * pf.stride, 0, 3);
-    if (pf.wr) __builtin_prefetch(pf.wr + i * pf.stride, 1, 3);
-  }
-}
-
-/* Row-group j of a chunk gets read stream j and write stream j. */
-static inline pf_stream pf_pick(const float *const *rd, int nrd, const float *const *wr, int nwr, int j,
-                                int64_t stride, int64_t n) {
-  return (pf_stream){j < nrd ? rd[j] : NULL, j < nwr ? wr[j] : NULL, stride, n};
-}
-
 /* Forward recurrence of ng state rows over one chunk: h~ from hin (row stride Dp), adds sum q h~
  * into ybuf, writes the final state to hout (NULL after the last chunk). */
 static inline __attribute__((always_inline)) void fwd_rows(
     int ng, const float *phi, const float *q, const float *hin, float *hout, int64_t Dp,
-    const float *xbuf, float *ybuf, int64_t len, pf_stream pf) {
+    const float *xbuf, float *ybuf, int64_t len) {
   vf h[NG_FWD], ph[NG_FWD], qq[NG_FWD];
   for (int g = 0; g < ng; g++) {
     h[g] = vld(hin + g * Dp);
@@ -166,7 +146,6 @@ static inline __attribute__((always_inline)) void fwd_rows(
     qq[g] = vld(q + g * Dp);
   }
   for (int64_t i = 0; i < len; i++) {
-    pf_row(pf, i);
     vf xv = vld(xbuf + i * VL), ya = vld(ybuf + i * VL), yb = {0};
     for (int g = 0; g < ng; g++) {
       h[g] = vfma(ph[g], h[g], xv);
@@ -199,23 +178,13 @@ static void fwd_task(float *out, const float *x, const float *omega, float *pre,
         vst(xbuf + i * VL, vld_part(x + (b * L + tmap(dir, L, i0 + i)) * D + c0, w));
         vst(ybuf + i * VL, (vf){0});
       }
-      /* next chunk's rows: read x, write pre (and out in the last direction) */
-      const int64_t lenn = k + 1 < nc ? (L - i0 - T < T ? L - i0 - T : T) : 0;
-      const int64_t rn = lenn ? (b * L + tmap(dir, L, i0 + T)) * D + c0 : 0;
-      const float *rd[1] = {x + rn}, *wr[2] = {pre + rn, out + rn};
-      const int nwr = dir == ndir - 1 ? 2 : 1;
-      const int64_t ps = dir ? -D : D;
       int64_t n = 0;
-      int j = 0;
-      for (; n + 8 <= N; n += 8, j++)
-        fwd_rows(8, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
-                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
-      for (; n + 4 <= N; n += 4, j++)
-        fwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
-                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
-      for (; n < N; n++, j++)
-        fwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len,
-                 pf_pick(rd, 1, wr, nwr, j, ps, lenn));
+      for (; n + 8 <= N; n += 8)
+        fwd_rows(8, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
+      for (; n + 4 <= N; n += 4)
+        fwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
+      for (; n < N; n++)
+        fwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, hout ? hout + n * Dp : NULL, Dp, xbuf, ybuf, len);
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;
         vf a = vld(ybuf + i * VL);
@@ -249,7 +218,7 @@ void ema_forward(float *out, const float *x, const float *delta, const float *al
  * the chunk's sums into G, X, P (row stride Dp) and sum_n q lam~ into dxbuf. */
 static inline __attribute__((always_inline)) void bwd_rows(
     int ng, const float *phi, const float *q, const float *hin, float *lam, float *G, float *X, float *P,
-    int64_t Dp, const float *xbuf, const float *dybuf, float *dxbuf, float *hbuf, int64_t len, pf_stream pf) {
+    int64_t Dp, const float *xbuf, const float *dybuf, float *dxbuf, float *hbuf, int64_t len) {
   const int64_t hs = (T + 1) * VL;
   vf h[NG_BWD], ph[NG_BWD], qq[NG_BWD];
   for (int g = 0; g < ng; g++) {
@@ -259,7 +228,6 @@ static inline __attribute__((always_inline)) void bwd_rows(
     vst(hbuf + g * hs, h[g]);
   }
   for (int64_t i = 0; i < len; i++) {
-    pf_row(pf, i);
     vf xv = vld(xbuf + i * VL);
     for (int g = 0; g < ng; g++) {
       h[g] = vfma(ph[g], h[g], xv);
@@ -316,8 +284,6 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const floa
     for (int64_t k = nc - 1; k >= 0; k--) {
       const int64_t i0 = k * T, len = L - i0 < T ? L - i0 : T;
       const float *hin = bnd + ((b * nc + k) * ndir + dir) * N * Dp + c0;
-      if (k > 0) /* next chunk's (k-1) saved states */
-        for (int64_t n = 0; n < N; n++) __builtin_prefetch(hin - ndir * N * Dp + n * Dp, 0, 3);
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;
         vf a = vld_part(pre + row, w), sg = v_sigmoid(a);
@@ -328,19 +294,13 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const floa
         vst(dxbuf + i * VL, dir == 0 ? om * dyv : (vf){0});
         if (dir == 0) domv = vfma(dyv, xv, domv);
       }
-      /* next chunk's (k-1, always a full one) rows: read pre, dout, x; read and write dx */
-      const int64_t lenn = k > 0 ? T : 0;
-      const int64_t rn = lenn ? (b * L + tmap(dir, L, i0 - T)) * D + c0 : 0;
-      const float *rd[3] = {pre + rn, dout + rn, x + rn}, *wr[1] = {dx + rn};
-      const int64_t ps = dir ? -D : D;
       int64_t n = 0;
-      int j = 0;
-      for (; n + 4 <= N; n += 4, j++)
+      for (; n + 4 <= N; n += 4)
         bwd_rows(4, phi + n * Dp, q + n * Dp, hin + n * Dp, lam + n * VL, G + n * Dp, X + n * Dp, P + n * Dp,
-                 Dp, xbuf, dybuf, dxbuf, hbuf, len, pf_pick(rd, 3, wr, 1, j, ps, lenn));
-      for (; n < N; n++, j++)
+                 Dp, xbuf, dybuf, dxbuf, hbuf, len);
+      for (; n < N; n++)
         bwd_rows(1, phi + n * Dp, q + n * Dp, hin + n * Dp, lam + n * VL, G + n * Dp, X + n * Dp, P + n * Dp,
-                 Dp, xbuf, dybuf, dxbuf, hbuf, len, pf_pick(rd, 3, wr, 1, j, ps, lenn));
+                 Dp, xbuf, dybuf, dxbuf, hbuf, len);
       for (int64_t i = 0; i < len; i++) {
         float *d = dx + (b * L + tmap(dir, L, i0 + i)) * D + c0;
         vst_part(d, vld_part(d, w) + vld(dxbuf + i * VL), w);

@@ -340,6 +340,44 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
   embed_backward(grads + lay->embed, other, b->tokens, m->mask_f, BT, d->V, D);
 }
 
+static int has_nonfinite(const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 1;
+  return 0;
+}
+
+int lv_model_find_nonfinite(const lv_model *m, char *where, size_t cap) {
+  const lv_dims *d = &m->d;
+  const size_t BT = (size_t)m->BT, D = (size_t)d->D, Z = (size_t)d->Z, E = (size_t)d->E, F = (size_t)d->F;
+  if (has_nonfinite(m->la[0].x, BT * D)) {
+    snprintf(where, cap, "embedding output");
+    return 1;
+  }
+  for (int i = 0; i < d->n_layers; i++) {
+    const lv_layer_act *A = &m->la[i];
+    struct { const char *name; const float *p; size_t n; } sites[] = {
+        {"mixer norm", A->xn, BT * D}, {"v_proj", A->v, BT * E},  {"EMA", A->mx, BT * D},
+        {"mx_proj", A->base, BT * (size_t)m->M}, {"queries", A->q, BT * Z}, {"keys", A->k, BT * Z},
+        {"attention", A->O, BT * E}, {"h_proj", A->h, BT * D},  {"gated residual", A->y, BT * D},
+        {"fc1", A->f1, BT * F},     {"ffn output", A->s2, BT * D}};
+    for (size_t k = 0; k < sizeof sites / sizeof sites[0]; k++)
+      if (has_nonfinite(sites[k].p, sites[k].n)) {
+        snprintf(where, cap, "layer %d %s", i, sites[k].name);
+        return 1;
+      }
+  }
+  if (has_nonfinite(m->xf, BT * D)) {
+    snprintf(where, cap, "final norm");
+    return 1;
+  }
+  size_t R = d->decoder ? BT : (size_t)m->B, K = d->decoder ? (size_t)d->V : (size_t)d->K;
+  if (has_nonfinite(m->logits, R * K)) {
+    snprintf(where, cap, "logits");
+    return 1;
+  }
+  return 0;
+}
+
 const int32_t *lv_model_codes(const lv_model *m, int layer) { return m->la[layer].code; }
 const float *lv_model_keys(const lv_model *m, int layer) { return m->la[layer].k; }
 const float *lv_model_logits(const lv_model *m) { return m->logits; }

@@ -81,6 +81,9 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
 const int32_t *lv_model_codes(const lv_model *m, int layer);
 const float *lv_model_keys(const lv_model *m, int layer);
 const float *lv_model_logits(const lv_model *m);
+/* After a forward: the first activation (in forward order) holding a NaN or Inf, as "layer i <site>"
+ * or "embedding" / "final norm" / "logits" in where[cap]; returns 1 if one was found, else 0. */
+int lv_model_find_nonfinite(const lv_model *m, char *where, size_t cap);
 /* Model FLOPs per token of forward+backward (matmuls), for MFU. */
 double lv_model_flops_per_token(const lv_dims *d, int64_t L);
 

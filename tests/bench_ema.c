@@ -51,20 +51,22 @@ static void run(int64_t B, int64_t L, int64_t D, int64_t N, int bidir, int reps)
    * bwd reads dout, x, pre (+ boundaries), reads and writes dx. */
   const double bnd = (double)(ns - (size_t)BLD), upd = (double)B * L * Dr * N;
   const double bytes_f = 4 * (3.0 * BLD + bnd), bytes_b = 4 * (5.0 * BLD + bnd);
-  printf("B=%-3lld L=%-6lld D=%lld N=%lld %s | fwd %7.3f ms %6.3f ns/tok/ch %5.3f ns/upd x2cores %5.1f GB/s"
-         " | bwd %7.3f ms %6.3f ns/tok/ch %5.3f ns/upd x2cores %5.1f GB/s | saved %.1f MB\n",
+  const int thr = omp_get_max_threads();
+  printf("B=%-3lld L=%-6lld D=%lld N=%lld %s  fwd %7.3f ms %6.3f ns/token %6.4f core-ns/upd %5.1f GB/s"
+         "  | bwd %7.3f ms %6.3f ns/token %6.4f core-ns/upd %5.1f GB/s  | saved %.1f MB\n",
          (long long)B, (long long)L, (long long)D, (long long)N, bidir ? "enc" : "dec",
-         tf * 1e3, tf * 1e9 / ((double)B * L * D), tf * 1e9 / upd * omp_get_max_threads(), bytes_f / tf * 1e-9,
-         tb * 1e3, tb * 1e9 / ((double)B * L * D), tb * 1e9 / upd * omp_get_max_threads(), bytes_b / tb * 1e-9,
-         4.0 * ns / 1e6);
+         tf * 1e3, tf * 1e9 / ((double)B * L), tf * 1e9 * thr / upd, bytes_f / tf * 1e-9,
+         tb * 1e3, tb * 1e9 / ((double)B * L), tb * 1e9 * thr / upd, bytes_b / tb * 1e-9, 4.0 * ns / 1e6);
   free(x); free(dout); free(out); free(dx); free(delta); free(alpha); free(beta); free(gamma); free(omega);
   free(grads); free(saved); free(scratch);
 }
 
 int main(int argc, char **argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 5;
-  printf("bench_ema: %d threads, best of %d reps; ns/upd is per (token, D' row, n) state update times "
-         "the thread count (core-ns)\n", omp_get_max_threads(), reps);
+  printf("bench_ema: %d threads, best of %d reps after a warm-up. ns/token: wall time per token (all D\n"
+         "channels); core-ns/upd: time x threads per state update (one token, one of the D' rows, one n);\n"
+         "GB/s: compulsory traffic (fwd: x, out, pre, saved states; bwd: dout, x, pre, saved states, dx r+w)\n",
+         omp_get_max_threads(), reps);
   run(4, 4096, 128, 16, 1, reps);
   run(16, 1024, 128, 16, 1, reps);
   run(1, 16384, 128, 16, 1, reps);

@@ -52,6 +52,12 @@ bad "batch does not divide micro-batches" "does not divide" $CFG train.micro_bat
 bad "missing dataset file" "nope.h5" $CFG data.train=nope.h5
 bad "unknown key" "modle.d_model|unknown" $CFG modle.d_model=3
 
+# A diverging run stops at the first non-finite loss, naming the step and where it appeared.
+"$LONGVQ" train $CFG run.dir=runnan train.lr=1e30 train.clip=0 train.warmup=0 > nan.log 2>&1; rc=$?
+check "non-finite loss stops with step and layer" '[ $rc -eq 1 ] && grep -Eq "step [0-9]+: non-finite.*first at (layer [0-9]+ |embedding|final norm|logits|gradient of)" nan.log'
+"$LONGVQ" train $CFG run.dir=runskip train.lr=1e30 train.clip=0 train.warmup=0 train.nonfinite=skip > skip.log 2>&1; rc=$?
+check "train.nonfinite=skip keeps going" '[ $rc -eq 0 ] && grep -q "step skipped" skip.log'
+
 echo "train_cli: $((fail)) failed"
 [ $fail -eq 0 ] && echo "train_cli: all passed"
 exit $fail

@@ -159,6 +159,19 @@ static void save_model(lv_trainer *t, const char *name, int64_t step) {
   log_info("saved %s (step %lld)", path, (long long)step);
 }
 
+/* Names the first trained tensor whose (reduced) gradient holds a NaN or Inf. */
+static void describe_bad_grad(lv_trainer *t) {
+  for (int i = 0; i < t->lay.n_params; i++) {
+    const lv_tensor *T = &t->lay.params[i];
+    for (int64_t j = 0; j < T->numel; j++)
+      if (!isfinite(t->grads[T->offset + (size_t)j])) {
+        snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "gradient of %s", T->name);
+        return;
+      }
+  }
+  snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "gradient norm");
+}
+
 /* One optimizer step s (from 1). Returns 0, or 1 if the loss or gradient was not finite. */
 static int train_step(lv_trainer *t, int64_t s, double *out) {
   const lv_config *c = &t->cfg;
@@ -166,6 +179,7 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
   const int nl = (int)d->n_layers;
   double t0 = now_s();
   memset(t->red, 0, sizeof(float) * t->n_red);
+  t->nonfinite_where[0] = 0;
   /* The global batch and its denominators (every rank knows every sample's length). */
   double n_valid = 0, n_task = 0;
   for (int64_t b = 0; b < t->Bg; b++) {
@@ -185,6 +199,9 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
     lv_batch b = batch_of(&t->train, first);
     lv_fwd_stats st;
     lv_model_forward(t->model, t->params, &b, &o, &st, t->n_s, t->key_sums);
+    if (!isfinite(st.task_sum) && !t->nonfinite_where[0] &&
+        !lv_model_find_nonfinite(t->model, t->nonfinite_where, sizeof t->nonfinite_where))
+      snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "loss");
     gather_reseed_keys(t, k);
     lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
     sums[0] += st.task_sum;
@@ -202,6 +219,7 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
   double loss = task + c->model.commit_weight * commit;
   double gnorm = sqrt(grad_sumsq(t->grads, 0, t->lay.n_param_floats));
   if (!isfinite(loss) || !isfinite(gnorm)) {
+    if (!t->nonfinite_where[0]) describe_bad_grad(t);
     out[0] = loss;
     out[1] = gnorm;
     return 1;
@@ -283,13 +301,16 @@ int trainer_run(lv_trainer *t) {
   double r[10];
   for (int64_t s = 1; s <= c->train.steps; s++) {
     if (train_step(t, s, r)) {
+      /* Every rank sees the same reduced loss and gradient, so all take the same branch; the
+       * place is where this rank saw it first (its own micro-batches, or the reduced gradient). */
       if (c->train.nonfinite == LV_NONFINITE_SKIP) {
-        log_warn("step %lld: non-finite loss %g or gradient norm %g: step skipped", (long long)s, r[0], r[1]);
+        if (dist_is_root())
+          log_warn("step %lld: non-finite loss %g or gradient norm %g (first at %s): step skipped", (long long)s,
+                   r[0], r[1], t->nonfinite_where);
         continue;
       }
-      if (dist_is_root())
-        fprintf(stderr, "longvq: error: step %lld: non-finite loss (%g) or gradient norm (%g); stopping "
-                        "(train.nonfinite=skip skips such steps)\n", (long long)s, r[0], r[1]);
+      fprintf(stderr, "[rank %d] error: step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; stopping "
+              "(train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r[0], r[1], t->nonfinite_where);
       return LV_EXIT_FAIL;
     }
     if (s % c->log.every == 0 || s == 1 || s == c->train.steps) log_step(t, s, r);

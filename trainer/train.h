@@ -41,6 +41,7 @@ typedef struct {
   int64_t *reseed_pos;       /* (n_layers, S): position in that row */
   uint8_t *maybe;            /* (S) re-seed candidates of one layer */
   FILE *metrics;
+  char nonfinite_where[128]; /* where this step's first NaN/Inf appeared */
   double flops_per_token;
 } lv_trainer;
 
