@@ -13,6 +13,7 @@ int lv_data_listops(int argc, char **argv);  /* io/data_listops.c */
 int lv_data_fmnist(int argc, char **argv);   /* io/data_fmnist.c */
 int lv_data_text(int argc, char **argv);     /* io/data_text.c */
 int lv_data_tsv(int argc, char **argv);      /* io/data_tsv.c */
+int lv_data_recall(int argc, char **argv);   /* io/data_recall.c */
 
 /* ---- ListOps (Long Range Arena), exposed for tests ------------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "layers/act.h"
 #include "trainer/check.h"
 
 #if defined(__AVX512F__) || defined(__FMA__)
@@ -31,11 +32,9 @@
 
 /* EMA_LANES floats; aligned(4) so loads/stores from caller buffers need no alignment. */
 typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
-typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t)), aligned(4)));
 
 static inline vf vld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf vset(float a) { return (vf){0} + a; }
 /* First w lanes from p, the rest 0 (w < VL only at the last channel block). */
 static inline vf vld_part(const float *p, int w) {
   if (w == VL) return vld(p);
@@ -59,34 +58,17 @@ static inline vf vfma(vf a, vf b, vf c) {
 #endif
 }
 
-static inline vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-
-/* exp in float for the silu (Cephes expf: Cody-Waite reduction, degree-5 polynomial): measured
- * <= 1.4 ulp for exp and <= 2.5 ulp for the sigmoid over [-100, 100]. The scalar libm expf (~2 ns)
- * would cost about as much as the whole recurrence of a token. Arguments are clamped to [-87, 88]
- * (exp stays normal and finite); NaN propagates (comparisons with NaN are false, the garbage
- * exponent bits are multiplied by a NaN). */
-static inline vf v_exp(vf x) {
-  const vf hi = vset(88.0f), lo = vset(-87.0f);
-  x = vselect(x > hi, hi, x);
-  x = vselect(x < lo, lo, x);
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
-  vf kf = x * 1.44269504088896341f + magic;
-  vi kbits = (vi)kf;
-  kf = kf - magic;
-  vf r = x - kf * 0.693359375f;
-  r = r - kf * -2.12194440e-4f;
-  vf y = vset(1.9875691500e-4f);
-  y = vfma(y, r, vset(1.3981999507e-3f));
-  y = vfma(y, r, vset(8.3334519073e-3f));
-  y = vfma(y, r, vset(4.1665795894e-2f));
-  y = vfma(y, r, vset(1.6666665459e-1f));
-  y = vfma(y, r, vset(5.0000001201e-1f));
-  y = vfma(y, r * r, r) + 1.0f;
-  vi e = (kbits - 0x4B400000 + 127) << 23; /* 2^k */
-  return y * (vf)e;
+/* sigmoid lane by lane with the project's vectorizable expf (layers/act.h, <= 2 ulp, NaN propagates);
+ * the loop compiles to straight vector code. The scalar libm expf (~2 ns) would cost about as much
+ * as a token's whole recurrence. */
+static inline vf v_sigmoid(vf a) {
+  float t[VL];
+  memcpy(t, &a, sizeof t);
+#pragma omp simd
+  for (int j = 0; j < VL; j++) t[j] = act_sigmoidf(t[j]);
+  memcpy(&a, t, sizeof t);
+  return a;
 }
-static inline vf v_sigmoid(vf a) { return 1.0f / (1.0f + v_exp(-a)); }
 
 static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
@@ -103,11 +85,12 @@ size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
 
 /* Scratch: params phiT, qT (ndir, N, Dp) each | acc (B, ndir, 3, N, Dp) per-batch partial sums
  * G = sum dy h~, X = sum lam~ x, P = sum lam~ h~_prev | lam (B, N, Dp) adjoint carried across
- * chunks | dom (B, Dp) partial domega. The forward pass uses only the params. */
+ * chunks | dom (B, Dp) partial domega | bidir only: dy (B, L, D), computed by the first direction's
+ * pass and reused by the second (the silu' with its exp costs ~15% of the backward; the extra
+ * store and load cost less). The forward pass uses only the params. */
 size_t ema_scratch_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
-  (void)L;
   int64_t ndir = bidir ? 2 : 1, Dp = round_up(D, VL);
-  return (size_t)(2 * ndir * N * Dp + B * ndir * 3 * N * Dp + B * N * Dp + B * Dp);
+  return (size_t)(2 * ndir * N * Dp + B * ndir * 3 * N * Dp + B * N * Dp + B * Dp + (bidir ? B * L * D : 0));
 }
 
 /* phiT, qT (ndir, N, Dp): transposed phi and q = s*gamma*p*beta, zero in the padding lanes. */
@@ -260,8 +243,8 @@ static inline __attribute__((always_inline)) void bwd_rows(
   }
 }
 
-static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const float *dout, const float *x,
-                     const float *omega, const float *pre, const float *bnd, const float *phiT,
+static void bwd_task(float *dx, float *acc, float *lamst, float *dom, float *dys, const float *dout,
+                     const float *x, const float *omega, const float *pre, const float *bnd, const float *phiT,
                      const float *qT, int64_t b, int64_t c0, int w, int64_t L, int64_t D, int64_t N,
                      int64_t ndir, int64_t Dp) {
   float xbuf[T * VL] __attribute__((aligned(64)));
@@ -286,8 +269,14 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, const floa
       const float *hin = bnd + ((b * nc + k) * ndir + dir) * N * Dp + c0;
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;
-        vf a = vld_part(pre + row, w), sg = v_sigmoid(a);
-        vf dyv = vld_part(dout + row, w) * sg * (1.0f + a * (1.0f - sg)); /* silu'(a) */
+        vf dyv;
+        if (dir == 0) {
+          vf a = vld_part(pre + row, w), sg = v_sigmoid(a);
+          dyv = vld_part(dout + row, w) * sg * (1.0f + a * (1.0f - sg)); /* silu'(a) */
+          if (ndir == 2) vst_part(dys + row, dyv, w);
+        } else {
+          dyv = vld_part(dys + row, w);
+        }
         vf xv = vld_part(x + row, w);
         vst(xbuf + i * VL, xv);
         vst(dybuf + i * VL, dyv);
@@ -317,14 +306,14 @@ void ema_backward(float *dx, float *ddelta, float *dalpha, float *dbeta, float *
   check_sizes(B, L, D, N);
   const int64_t ndir = bidir ? 2 : 1, Dp = round_up(D, VL), nblk = Dp / VL;
   float *phiT = scratch, *qT = phiT + ndir * N * Dp, *acc = qT + ndir * N * Dp;
-  float *lamst = acc + B * ndir * 3 * N * Dp, *dom = lamst + B * N * Dp;
+  float *lamst = acc + B * ndir * 3 * N * Dp, *dom = lamst + B * N * Dp, *dys = dom + B * Dp;
   const float *pre = saved, *bnd = saved + B * L * D;
   prep_params(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
 #pragma omp parallel for schedule(static)
   for (int64_t task = 0; task < B * nblk; task++) {
     int64_t b = task / nblk, c0 = task % nblk * VL;
     int w = (int)(D - c0 < VL ? D - c0 : VL);
-    bwd_task(dx, acc, lamst, dom, dout, x, omega, pre, bnd, phiT, qT, b, c0, w, L, D, N, ndir, Dp);
+    bwd_task(dx, acc, lamst, dom, dys, dout, x, omega, pre, bnd, phiT, qT, b, c0, w, L, D, N, ndir, Dp);
   }
   /* Parameter gradients: sum the per-batch partials in a fixed order (deterministic for any
    * thread count), in double, then the chain rule through q, phi and the sigmoids. */

@@ -30,7 +30,7 @@
 
 /* Steps between saved states. The saved boundary states are B * ceil(L/EMA_CHUNK) * D' * N floats
  * (D padded to EMA_LANES), i.e. B*L*D'*N/64; backward keeps 7 chunk buffers of EMA_CHUNK x EMA_LANES
- * floats per thread on the stack (29 KB at 64: one chunk's recomputed states stay in L1). The
+ * floats per thread on the stack (29 KB at 64 with 16 lanes: a chunk's recomputed states stay in L1). The
  * recompute costs one extra pass of the recurrence whatever the chunk length. */
 #define EMA_CHUNK 64
 /* Channels processed together: one vector register of float32 of the build's target (-march). */
@@ -47,7 +47,8 @@
  *   bound (B, nc, ndir, N, Dp)          scaled state entering chunk k of direction dir (see ema.c),
  * nc = ceil(L / EMA_CHUNK), ndir = 1 + bidir, Dp = D rounded up to EMA_LANES. */
 size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir);
-/* Floats of scratch used by ema_forward / ema_backward (contents are not kept between calls). */
+/* Floats of scratch used by ema_forward / ema_backward (contents are not kept between calls):
+ * O((B + 2) D' N) plus, when bidir, B*L*D for dy shared by the two directions' backward passes. */
 size_t ema_scratch_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir);
 
 void ema_forward(float *out,          /* (B, L, D) */

@@ -295,6 +295,17 @@ void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const
   st->correct = (double)xs.correct;
 }
 
+/* First float of layer i's parameters (its mixer norm comes first in the layout). */
+static size_t layer_start_offset(const lv_layout *lay, int i) { return lay->layer[i].mnorm_w; }
+/* One past layer i's parameters: the start of the next layer, or of what follows the layers. */
+static size_t layer_end_offset(const lv_layout *lay, int i) {
+  if (i + 1 < lay->dims.n_layers) return layer_start_offset(lay, i + 1);
+  const lv_tensor *last = NULL;
+  for (int k = 0; k < lay->n_params; k++) /* the layer's last tensor is fc2.bias */
+    if (lay->params[k].offset >= lay->layer[i].fc2_b) { last = &lay->params[k]; break; }
+  return last->offset + (size_t)((last->numel + 15) / 16 * 16);
+}
+
 void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_batch *b, const lv_fwd_opts *o,
                        double task_scale, double commit_scale, double commit_weight) {
   const lv_dims *d = &m->d;
@@ -315,6 +326,7 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
                   params + lay->head_out_w, m->head_saved, m->scratch);
   }
   float *cur = m->dx_a, *other = m->dx_b;
+  const size_t layers_end = layer_end_offset(lay, d->n_layers - 1);
   if (d->prenorm) {
     memset(other, 0, nd);
     norm_backward((norm_kind)d->norm, other, grads + lay->final_norm_w,
@@ -324,10 +336,12 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
     cur = other;
     other = t;
   }
+  if (m->ready_fn) m->ready_fn(m->ready_ctx, layers_end); /* final norm, heads (and lm_head) are done */
   const double commit_w = commit_weight * commit_scale;
   for (int i = d->n_layers - 1; i >= 0; i--) {
     memset(other, 0, nd);
     lv_block_backward(m, i, params, grads, o, b, commit_w, cur, other);
+    if (m->ready_fn) m->ready_fn(m->ready_ctx, layer_start_offset(lay, i));
     float *t = cur;
     cur = other;
     other = t;
@@ -338,6 +352,12 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
   memset(other, 0, nd);
   dropout_backward(other, cur, &dc, m->B, m->L, D);
   embed_backward(grads + lay->embed, other, b->tokens, m->mask_f, BT, d->V, D);
+  if (m->ready_fn) m->ready_fn(m->ready_ctx, 0);
+}
+
+void lv_model_set_grad_hook(lv_model *m, lv_grad_ready_fn fn, void *ctx) {
+  m->ready_fn = fn;
+  m->ready_ctx = ctx;
 }
 
 static int has_nonfinite(const float *x, size_t n) {

@@ -74,6 +74,11 @@ void lv_model_set_codebooks(lv_model *m, const float *state);
  * logits_out (may be NULL): encoder (B, K), decoder (B*L, V) view of the model's logits. */
 void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const lv_fwd_opts *o,
                       lv_fwd_stats *st, float *n_s, float *key_sums);
+/* Called during backward as gradients become final: floats [lo, end) of the parameter layout hold
+ * their complete gradient for this backward (lo decreases: head, layer n-1, ..., layer 0, embedding).
+ * The trainer starts reducing those buckets while backward goes on. NULL = no hook. */
+typedef void (*lv_grad_ready_fn)(void *ctx, size_t lo);
+void lv_model_set_grad_hook(lv_model *m, lv_grad_ready_fn fn, void *ctx);
 /* Backward of the last forward: grads (param layout) += d loss / d params with the scales above. */
 void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_batch *b, const lv_fwd_opts *o,
                        double task_scale, double commit_scale, double commit_weight);

@@ -66,6 +66,8 @@ struct lv_model {
   float *dx_a, *dx_b;     /* (BT, D) ping-pong gradients of layer inputs */
   float *cb;              /* (n_layers, S, Z) codebooks of this step */
   float *stat_ns, *stat_keys; /* throwaway statistics for evaluation forwards */
+  lv_grad_ready_fn ready_fn;
+  void *ready_ctx;
   linear_plan v_proj, mx_proj, h_proj, fc1, fc2;
   vq_plan vq;
   vq_attn_plan attn;

@@ -19,6 +19,7 @@ static const converter converters[] = {
     {"fashion-mnist", lv_data_fmnist, "Fashion-MNIST IDX files -> 784-pixel sequences (10 classes)"},
     {"text", lv_data_text, "text files -> byte-level language-modelling stream (vocab 256)"},
     {"tsv", lv_data_tsv, "LABEL<TAB>TEXT lines -> byte-level classification (vocab 256)"},
+    {"recall", lv_data_recall, "long-range associative recall, generated (answer >= 8 chunks from the query)"},
     {NULL, NULL, NULL},
 };
 

@@ -59,6 +59,13 @@ void dist_max_f64(double *buf, size_t n) {
   CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
 }
 
+int dist_all_equal_u64(uint64_t value) {
+  uint64_t lo = value, hi = value;
+  CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
+  CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
+  return lo == hi;
+}
+
 _Noreturn void dist_abort(int code) {
   MPI_Abort(MPI_COMM_WORLD, code);
   exit(code);

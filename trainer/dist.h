@@ -28,6 +28,8 @@ void dist_sum_i64(int64_t *buf, size_t n);
 void dist_sum_f32(float *buf, size_t n);
 /* Collective: in-place max over ranks. */
 void dist_max_f64(double *buf, size_t n);
+/* Collective: 1 if `value` is the same on every rank, else 0 (replica-consistency checks). */
+int dist_all_equal_u64(uint64_t value);
 /* Local: abort every rank with this exit code (used by the check macros). */
 _Noreturn void dist_abort(int code);
 

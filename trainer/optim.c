@@ -40,10 +40,10 @@ void adamw_update(const lv_layout *lay, float *p, const float *g, float *m, floa
     for (size_t i = a; i < b; i++) {
       float gi = g[i] * fcoef;
       float pi = p[i] * decay;
-      float mi = fb1 * m[i] + (1.0f - fb1) * gi;
-      float vi = fb2 * v[i] + (1.0f - fb2) * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
+      float mi = fb1 * m[i - lo] + (1.0f - fb1) * gi;
+      float vi = fb2 * v[i - lo] + (1.0f - fb2) * gi * gi;
+      m[i - lo] = mi;
+      v[i - lo] = vi;
       p[i] = pi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
     }
   }

@@ -20,7 +20,8 @@ double grad_sumsq(const float *g, size_t lo, size_t hi);
 /* Clipping coefficient min(1, clip / (norm + 1e-6)); 1 when clip <= 0. */
 double clip_coef(double norm, double clip);
 
-/* One AdamW step on floats [lo, hi) of the flat buffers (a ZeRO-1 shard, or everything):
+/* One AdamW step on floats [lo, hi) of the flat buffers p and g (a bucket, or a ZeRO-1 segment);
+ * m and v hold the moments of that range only: m[i - lo] belongs to p[i].
  *   g' = coef * g;  p *= 1 - lr*wd (decayed tensors only);  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
  *   p -= lr * (m / (1 - b1^s)) / (sqrt(v / (1 - b2^s)) + eps)
  * step s counts from 1. Padding floats between tensors stay 0 (their gradient is 0). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "io/model_io.h"
 #include "layers/vq.h"
@@ -13,6 +14,12 @@
 #include "trainer/optim.h"
 #include "trainer/rng.h"
 #include "trainer/train.h"
+
+/* Figures of one step (rank 0 logs them). */
+typedef struct {
+  double loss, task, accuracy, grad_norm, lr, tokens, reseeds;
+  double step_s, data_s, compute_s, exposed_s, comm_s, opt_s, bytes, busbw, slowest_compute_s;
+} lv_step_result;
 
 static double now_s(void) {
   struct timespec ts;
@@ -172,8 +179,25 @@ static void describe_bad_grad(lv_trainer *t) {
   snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "gradient norm");
 }
 
-/* One optimizer step s (from 1). Returns 0, or 1 if the loss or gradient was not finite. */
-static int train_step(lv_trainer *t, int64_t s, double *out) {
+/* Gradient hook of the model: during the last micro-batch's backward, buckets go to the reducer. */
+static void grads_ready(void *ctx, size_t lo) {
+  lv_trainer *t = ctx;
+  if (t->last_micro) reducer_grads_ready(t->rd, lo);
+}
+
+/* FNV-1a over the bytes of the parameters and codebooks: cheap, and any differing bit changes it. */
+static uint64_t replica_hash(const lv_trainer *t) {
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *p = (const unsigned char *)t->params;
+  for (size_t i = 0; i < sizeof(float) * t->lay.n_param_floats; i++) h = (h ^ p[i]) * 1099511628211ull;
+  p = (const unsigned char *)t->state;
+  for (size_t i = 0; i < sizeof(float) * t->lay.n_state_floats; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+/* One optimizer step s (from 1): fills r (see lv_step_result). Returns 0, or 1 if the loss or the
+ * gradient was not finite (the step is then not applied). */
+static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
   const int nl = (int)d->n_layers;
@@ -191,6 +215,7 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
   double sums[4 + LV_MAX_LAYERS] = {0};
   lv_fwd_opts o = {1, (uint64_t)c->run.seed, (uint32_t)s, (float)c->model.dropout, (float)c->model.hidden_dropout};
   double t_data = 0;
+  reducer_begin(t->rd);
   for (int64_t k = 0; k < t->n_micro; k++) {
     int64_t first = t->rank * t->b_rank + k * t->mb;
     double td = now_s();
@@ -203,31 +228,46 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
         !lv_model_find_nonfinite(t->model, t->nonfinite_where, sizeof t->nonfinite_where))
       snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "loss");
     gather_reseed_keys(t, k);
-    lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
     sums[0] += st.task_sum;
     sums[1] += st.task_count;
     sums[2] += st.correct;
     sums[3] += st.valid;
     for (int i = 0; i < nl; i++) sums[4 + i] += st.commit_sum[i];
+    t->last_micro = k == t->n_micro - 1;
+    if (t->last_micro) { /* the statistics are complete: they travel first, while backward runs */
+      for (int i = 0; i < 4 + nl; i++) t->counters[i] = (float)sums[i];
+      t->rank_time[t->rank] = (float)t->prev_compute_s;
+      reducer_stats_ready(t->rd);
+    }
+    lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
   }
-  double t_comp = now_s();
-  dist_sum_f32(t->red, t->n_red);
-  dist_sum_f64(sums, (size_t)(4 + nl));
-  double t_comm = now_s() - t_comp;
+  t->last_micro = 0;
+  double t_compute = now_s() - t0 - t_data;
+  double t_wait = reducer_finish(t->rd);
+  double t_opt0 = now_s();
+  for (int i = 0; i < 4 + nl; i++) sums[i] = t->counters[i];
   double task = sums[0] / n_task, commit = 0;
   for (int i = 0; i < nl; i++) commit += sums[4 + i] / n_valid;
   double loss = task + c->model.commit_weight * commit;
-  double gnorm = sqrt(grad_sumsq(t->grads, 0, t->lay.n_param_floats));
+  /* Gradient norm: the shard's sum of squares, summed over ranks under ZeRO-1 (each owns a part). */
+  double sq = 0;
+  for (int k = 0; k < t->n_shard; k++) sq += grad_sumsq(t->grads, t->shard[k].lo, t->shard[k].hi);
+  if (c->dist.zero) dist_sum_f64(&sq, 1);
+  double gnorm = sqrt(sq);
+  memset(r, 0, sizeof *r);
+  r->loss = loss;
+  r->grad_norm = gnorm;
   if (!isfinite(loss) || !isfinite(gnorm)) {
     if (!t->nonfinite_where[0]) describe_bad_grad(t);
-    out[0] = loss;
-    out[1] = gnorm;
     return 1;
   }
   double lr = lr_at(s, c->train.steps, c->train.warmup, c->train.lr, c->train.min_lr,
                     c->train.schedule == LV_SCHEDULE_COSINE);
-  adamw_update(&t->lay, t->params, t->grads, t->m, t->v, 0, t->lay.n_param_floats, lr, c->train.weight_decay,
-               clip_coef(gnorm, c->train.clip), s);
+  double coef = clip_coef(gnorm, c->train.clip);
+  for (int k = 0; k < t->n_shard; k++)
+    adamw_update(&t->lay, t->params, t->grads, t->m + t->shard_off[k], t->v + t->shard_off[k], t->shard[k].lo,
+                 t->shard[k].hi, lr, c->train.weight_decay, coef, s);
+  reducer_allgather_params(t->rd, t->params);
   /* Codebook update and re-seeding from the global statistics, identical on every rank. */
   int64_t reseeds = 0;
   for (int i = 0; i < nl; i++) {
@@ -237,22 +277,37 @@ static int train_step(lv_trainer *t, int64_t s, double *out) {
     reseeds += vq_reseed(cs, cc, NULL, t->rkeys + (size_t)i * (size_t)(d->S * d->Z), n_valid, d->S, d->Z);
   }
   lv_model_set_codebooks(t->model, t->state);
-  out[0] = loss;
-  out[1] = gnorm;
-  out[2] = task;
-  out[3] = sums[2] / sums[1];
-  out[4] = lr;
-  out[5] = now_s() - t0;
-  out[6] = sums[3];
-  out[7] = (double)reseeds;
-  out[8] = t_comm;
-  out[9] = t_data;
+  if (c->dist.check_every > 0 && s % c->dist.check_every == 0 && !dist_all_equal_u64(replica_hash(t)))
+    DIE("step %lld: parameters or codebooks differ between ranks (replica-consistency check, dist.check_every); "
+        "this is a bug or a hardware fault: aborting", (long long)s);
+  double slowest = 0;
+  for (int q = 0; q < t->world; q++) slowest = t->rank_time[q] > slowest ? t->rank_time[q] : slowest;
+  t->prev_compute_s = t_compute;
+  reducer_stats rs = reducer_last(t->rd);
+  r->task = task;
+  r->accuracy = sums[2] / sums[1];
+  r->lr = lr;
+  r->step_s = now_s() - t0;
+  r->tokens = sums[3];
+  r->reseeds = (double)reseeds;
+  r->data_s = t_data;
+  r->compute_s = t_compute;
+  r->exposed_s = t_wait;
+  r->comm_s = rs.comm_s;
+  r->opt_s = now_s() - t_opt0;
+  r->bytes = rs.bytes;
+  r->busbw = rs.busbw_gbs;
+  r->slowest_compute_s = slowest;
   return 0;
 }
 
-static void log_step(lv_trainer *t, int64_t s, const double *r) {
+static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
+  const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
-  double tps = r[6] / r[5];
+  double tps = r->tokens / r->step_s;
+  t->steps_timed += 1;
+  t->time_timed += r->step_s;
+  double eta = (double)(c->train.steps - s) * (now_s() - t->t_start) / (double)s;
   char usage[1024] = "", jusage[1024] = "";
   size_t u = 0, ju = 0;
   for (int i = 0; i < d->n_layers; i++) {
@@ -262,23 +317,38 @@ static void log_step(lv_trainer *t, int64_t s, const double *r) {
     u += (size_t)snprintf(usage + u, sizeof usage - u, "%s%.1f", i ? "," : "", ppl);
     ju += (size_t)snprintf(jusage + ju, sizeof jusage - ju, "%s%.3f", i ? "," : "", ppl);
   }
-  double mfu_flops = t->flops_per_token * tps;
-  if (dist_is_root()) {
-    if (t->train.lm)
-      printf("step %6lld | loss %.4f | bpt %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | %.1f GFLOP/s | code ppl %s\n",
-             (long long)s, r[0], r[2] / log(2.0), r[4], r[1], tps, mfu_flops * 1e-9, usage);
-    else
-      printf("step %6lld | loss %.4f | acc %.3f | lr %.3e | gnorm %.3f | %.0f tok/s | %.1f GFLOP/s | code ppl %s\n",
-             (long long)s, r[0], r[3], r[4], r[1], tps, mfu_flops * 1e-9, usage);
+  double gflops = t->flops_per_token * tps * 1e-9;
+  double hidden = r->comm_s > 0 ? 1.0 - r->exposed_s / r->comm_s : 1.0;
+  if (hidden < 0) hidden = 0;
+  if (!dist_is_root()) return;
+  const char *metric = t->train.lm ? "bpt" : "acc";
+  double mval = t->train.lm ? r->task / log(2.0) : r->accuracy;
+  int progress = c->log.progress == LV_PROGRESS_ON || (c->log.progress == LV_PROGRESS_AUTO && isatty(1));
+  char line[512];
+  snprintf(line, sizeof line,
+           "step %6lld/%lld | loss %.4f | %s %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | %.1f GFLOP/s | "
+           "comp %.3fs comm %.3fs (exposed %.3fs, %.0f%% hidden) data %.3fs opt %.3fs | slowest %.3fs | "
+           "ETA %.0fs | code ppl %s",
+           (long long)s, (long long)c->train.steps, r->loss, metric, mval, r->lr, r->grad_norm, tps, gflops, r->compute_s,
+           r->comm_s, r->exposed_s, 100.0 * hidden, r->data_s, r->opt_s, r->slowest_compute_s, eta, usage);
+  if (progress && s != c->train.steps && s % c->log.every != 0)
+    log_progress("%s", line);
+  else {
+    if (progress) log_progress_done();
+    printf("%s\n", line);
     fflush(stdout);
-    fprintf(t->metrics,
-            "{\"step\": %lld, \"loss\": %.7g, \"task_loss\": %.7g, \"%s\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, "
-            "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"comm_s\": %.4f, \"data_s\": %.4f, "
-            "\"reseeds\": %lld, \"code_perplexity\": [%s]}\n",
-            (long long)s, r[0], r[2], t->train.lm ? "bits_per_token" : "accuracy", t->train.lm ? r[2] / log(2.0) : r[3],
-            r[4], r[1], tps, mfu_flops * 1e-9, r[5], r[8], r[9], (long long)r[7], jusage);
-    fflush(t->metrics);
   }
+  if (s % c->log.every != 0 && s != 1 && s != c->train.steps) return;
+  fprintf(t->metrics,
+          "{\"step\": %lld, \"loss\": %.7g, \"task_loss\": %.7g, \"%s\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, "
+          "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
+          "\"exposed_comm_s\": %.4f, \"data_s\": %.4f, \"optimizer_s\": %.4f, \"comm_bytes\": %.0f, "
+          "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"eta_s\": %.0f, \"reseeds\": %lld, "
+          "\"code_perplexity\": [%s]}\n",
+          (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm, tps,
+          gflops, r->step_s, r->compute_s, r->comm_s, r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw,
+          r->slowest_compute_s, eta, (long long)r->reseeds, jusage);
+  fflush(t->metrics);
 }
 
 static void run_eval(lv_trainer *t, int64_t s) {
@@ -298,22 +368,24 @@ static void run_eval(lv_trainer *t, int64_t s) {
 int trainer_run(lv_trainer *t) {
   const lv_config *c = &t->cfg;
   if (c->checkpoint.save_initial) save_model(t, "model_step0.h5", 0);
-  double r[10];
+  lv_model_set_grad_hook(t->model, grads_ready, t);
+  t->t_start = now_s();
+  lv_step_result r;
   for (int64_t s = 1; s <= c->train.steps; s++) {
-    if (train_step(t, s, r)) {
+    if (train_step(t, s, &r)) {
       /* Every rank sees the same reduced loss and gradient, so all take the same branch; the
        * place is where this rank saw it first (its own micro-batches, or the reduced gradient). */
       if (c->train.nonfinite == LV_NONFINITE_SKIP) {
         if (dist_is_root())
           log_warn("step %lld: non-finite loss %g or gradient norm %g (first at %s): step skipped", (long long)s,
-                   r[0], r[1], t->nonfinite_where);
+                   r.loss, r.grad_norm, t->nonfinite_where);
         continue;
       }
       fprintf(stderr, "[rank %d] error: step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; stopping "
-              "(train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r[0], r[1], t->nonfinite_where);
+              "(train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r.loss, r.grad_norm, t->nonfinite_where);
       return LV_EXIT_FAIL;
     }
-    if (s % c->log.every == 0 || s == 1 || s == c->train.steps) log_step(t, s, r);
+    log_step(t, s, &r);
     if (c->train.eval_every > 0 && (s % c->train.eval_every == 0 || s == c->train.steps)) run_eval(t, s);
   }
   save_model(t, "model_final.h5", c->train.steps);

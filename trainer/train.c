@@ -175,18 +175,33 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
   dnn_ctx_init(&t->ctx);
   const lv_dims *d = &t->dims;
-  t->params = alloc_f(t->lay.n_param_floats);
-  t->state = alloc_f(t->lay.n_state_floats);
   size_t nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  t->n_red = t->lay.n_param_floats + nl * S + 2 * nl * S * Z;
+  t->n_stat = nl * S + 2 * nl * S * Z + 4 + nl + (size_t)t->world;
+  t->grad_pad = reducer_stat_offset(t->lay.n_param_floats, t->world);
+  t->n_red = reducer_buffer_floats(t->lay.n_param_floats, t->n_stat, t->world);
+  t->params = alloc_f(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
+  t->state = alloc_f(t->lay.n_state_floats);
   t->red = alloc_f(t->n_red);
   t->grads = t->red;
-  t->n_s = t->grads + t->lay.n_param_floats;
+  t->n_s = t->red + t->grad_pad;
   t->key_sums = t->n_s + nl * S;
   t->rkeys = t->key_sums + nl * S * Z;
+  t->counters = t->rkeys + nl * S * Z;
+  t->rank_time = t->counters + 4 + nl;
   if (need_train) {
-    t->m = alloc_f(t->lay.n_param_floats);
-    t->v = alloc_f(t->lay.n_param_floats);
+    size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
+    t->rd = reducer_create(t->red, t->lay.n_param_floats, t->n_stat, bucket_floats, (int)c->dist.zero);
+    t->n_shard = reducer_shard(t->rd, t->shard, (int)(sizeof t->shard / sizeof t->shard[0]));
+    if (t->n_shard == (int)(sizeof t->shard / sizeof t->shard[0]))
+      input_error("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
+                  t->n_shard);
+    t->n_moments = 0;
+    for (int k = 0; k < t->n_shard; k++) {
+      t->shard_off[k] = t->n_moments;
+      t->n_moments += t->shard[k].hi - t->shard[k].lo;
+    }
+    t->m = alloc_f(t->n_moments);
+    t->v = alloc_f(t->n_moments);
     t->perm = alloc_z(sizeof(int64_t) * (size_t)t->train.n);
     t->perm_epoch = -1;
     t->gidx = alloc_z(sizeof(int64_t) * (size_t)t->Bg);
@@ -210,6 +225,10 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
            np, t->lay.n_state_floats, (long long)t->L, (long long)t->Bg, t->world, (long long)t->n_micro,
            (long long)t->mb);
     lv_model_print_plan(stdout, d, t->mb, t->L, t->lay.n_param_floats, t->lay.n_state_floats, need_train ? 2 : 0);
+    if (need_train)
+      printf("  AdamW moments on this rank: %.1f MiB (ZeRO-1 %s: %.1f MiB without it); %d reduction buckets of <= %g MiB\n",
+             2.0 * 4.0 * (double)t->n_moments / 1048576.0, c->dist.zero ? "on" : "off",
+             2.0 * 4.0 * (double)t->grad_pad / 1048576.0, reducer_num_buckets(t->rd), c->dist.bucket_mb);
     fflush(stdout);
   }
   if (need_train && dist_is_root()) {
@@ -250,6 +269,7 @@ static void free_split(lv_split *sp) {
 }
 
 void trainer_free(lv_trainer *t) {
+  reducer_free(t->rd);
   lv_model_free(t->model);
   free_split(&t->train);
   free_split(&t->val);

@@ -10,6 +10,7 @@
 #include "layers/dnn.h"
 #include "layers/model.h"
 #include "layers/params.h"
+#include "trainer/reducer.h"
 
 /* One split read in the model's batch layout, for this rank's micro-batches. */
 typedef struct {
@@ -31,9 +32,17 @@ typedef struct {
   int64_t L, Bg, b_rank, mb, n_micro;
   lv_split train, val;
   float *params, *m, *v, *state;
-  float *red;                /* one float reduction buffer: [grads | n_s | key_sums | reseed keys] */
-  float *grads, *n_s, *key_sums, *rkeys;
-  size_t n_red;
+  float *red;                /* the reduction buffer: [grads | pad | n_s | key_sums | reseed keys | counters | rank times] */
+  float *grads, *n_s, *key_sums, *rkeys, *counters, *rank_time;
+  size_t n_red, n_stat, grad_pad;
+  reducer *rd;
+  red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
+  size_t shard_off[4096];    /* offset of each range in m and v */
+  int n_shard;
+  size_t n_moments;          /* floats of m and v on this rank */
+  int last_micro;            /* backward of the step's last micro-batch: gradients may be reduced */
+  double prev_compute_s;     /* this rank's compute time of the previous step (straggler hint) */
+  double t_start, steps_timed, time_timed;
   lv_model *model;
   int64_t *perm, perm_epoch; /* data order of the current epoch */
   int64_t *gidx;             /* (Bg) this step's global batch, in global-batch order */

@@ -1,0 +1,77 @@
+/* `longvq bench` internals shared by trainer/cmd_bench.c (command line, child processes, tables) and
+ * trainer/bench_run.c (what one child measures). Not a public API.
+ *
+ * Every measurement runs in its own forked child process: the peak RSS of a process is monotone, so
+ * a fresh process per sequence length is the only way to read each length's peak; and the parent
+ * never touches OpenMP or oneDNN (an OpenMP thread pool does not survive fork), so every child
+ * starts from the same small, clean state. A child sends one fixed-size result struct through a
+ * pipe and leaves with _exit (no MPI, no atexit handlers). */
+#ifndef LONGVQ_BENCH_INTERNAL_H
+#define LONGVQ_BENCH_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layers/params.h"
+
+#define BENCH_MAX_LENGTHS 16
+
+typedef struct {
+  lv_dims enc, dec;           /* model sizes of the two modes (V, K and the mode differ) */
+  int run_enc, run_dec;
+  int64_t tokens;             /* tokens per batch: B = tokens / L */
+  int n_lengths;
+  int64_t lengths[BENCH_MAX_LENGTHS]; /* ascending */
+  int steps, warmup;          /* timed steps after warm-up steps, per length */
+  int64_t probe_n;            /* square matmul probe n x n x n (0: skip) */
+  float dropout, hidden_dropout;
+  uint64_t seed;
+  int quick;
+} bench_opts;
+
+/* The oneDNN f32 matmul rate of this machine (child process). */
+typedef struct {
+  int threads;
+  int64_t n;                  /* square probe size */
+  double square_best, square_mean; /* GFLOP/s */
+  int64_t shape[3];           /* model's largest projection: M x K @ K x N */
+  double shape_best;          /* GFLOP/s */
+} bench_probe;
+
+/* Matmul FLOPs of one training step of one model instance, from the plans' shapes. */
+typedef struct {
+  double proj;                /* v/mx/h/fc1/fc2 forward + backward (dx, dW) */
+  double vq;                  /* key distances k Cb^T (forward only: the codebook is constant) */
+  double attn;                /* VQ attention forward + backward, without the backward's recompute */
+  double attn_recompute;      /* logits recomputed by the attention backward (hardware, not model FLOPs) */
+  double head;                /* encoder head (per sample) or LM head, forward + backward */
+  double model;               /* proj + vq + attn + head */
+} bench_flops;
+
+/* One (mode, L) run (child process). Times are seconds per step (means over the timed steps). */
+typedef struct {
+  int threads;
+  char omp_env[32];           /* OMP_NUM_THREADS or "unset" */
+  int64_t B, L;
+  double fwd, bwd, upd, step; /* mean seconds per step: forward, backward, zero + clip + AdamW + codebooks */
+  double step_min;            /* fastest timed step */
+  double loss_first, loss_last; /* per-token/sample loss of the first and last step (sanity) */
+  bench_flops fl;
+  double rss_start;           /* bytes resident when the child starts (inherited from the parent) */
+  double rss_ready;           /* after the model, buffers and params exist, before the first step */
+  double rss_end;             /* after the last step */
+  double hwm;                 /* peak resident bytes of the child (VmHWM) */
+} bench_result;
+
+/* Floats the memory plan accounts for: params, grads, 2 AdamW moments, codebooks, codebook
+ * statistics, activations, activation gradients, scratch (as lv_model_print_plan). */
+double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L);
+
+/* Child-side measurements (each in its own process). */
+void bench_run_probe(const bench_opts *o, bench_probe *r);
+void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r);
+
+/* Resident bytes from /proc/self/status: field "VmRSS:" or "VmHWM:" (0 if unavailable). */
+double bench_proc_bytes(const char *field);
+
+#endif

@@ -1,0 +1,288 @@
+/* What one `longvq bench` child process measures (see bench_internal.h): the oneDNN f32 matmul rate,
+ * or the training step of one model instance (forward, backward, update) with its FLOPs and memory. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "layers/head.h"
+#include "layers/linear.h"
+#include "layers/model.h"
+#include "layers/vq.h"
+#include "layers/vq_attn.h"
+#include "trainer/bench_internal.h"
+#include "trainer/check.h"
+#include "trainer/optim.h"
+#include "trainer/rng.h"
+
+/* Update settings of the timed steps (the values do not change the cost). */
+#define BENCH_LR 1e-3
+#define BENCH_WD 0.01
+#define BENCH_CLIP 1.0
+#define BENCH_COMMIT 1e-4
+#define BENCH_DECAY 0.99f
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_proc_bytes(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double v = 0;
+  size_t n = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, field, n)) {
+      v = atof(line + n) * 1024.0; /* "VmRSS:   12345 kB" */
+      break;
+    }
+  fclose(f);
+  return v;
+}
+
+double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L) {
+  lv_layout lay;
+  char err[256];
+  if (lv_layout_build(&lay, d, err, sizeof err)) return 0;
+  lv_model_mem mem = lv_model_plan(d, B, L);
+  /* the total lv_model_print_plan prints with 2 optimizer copies (AdamW m, v) */
+  double floats = (double)lay.n_param_floats * 4.0 + (double)lay.n_state_floats + (double)mem.act +
+                  (double)mem.grad_scratch + (double)mem.scratch;
+  lv_layout_free(&lay);
+  return 4.0 * floats;
+}
+
+static float *alloc_f(size_t n) {
+  float *p = NULL;
+  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
+  CHECK_ALLOC(p);
+  memset(p, 0, sizeof(float) * n);
+  return p;
+}
+
+static void fill_uniform(float *x, size_t n, uint64_t seed, const char *domain) {
+  rng_stream rs = rng_make(seed, domain, 0, 0);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(&rs, i) - 0.5);
+}
+
+/* Best and mean GFLOP/s of `reps` executions of one plan after a warm-up. */
+static void time_plan(const mm_plan *p, const dnn_ctx *ctx, float *C, const float *A, const float *B, int reps,
+                      double *best, double *mean) {
+  mm_exec(p, ctx, C, A, B, NULL);
+  double fl = mm_flops(&p->d), tmin = INFINITY, tsum = 0;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now_s();
+    mm_exec(p, ctx, C, A, B, NULL);
+    double t = now_s() - t0;
+    tsum += t;
+    if (t < tmin) tmin = t;
+  }
+  *best = fl / tmin * 1e-9;
+  *mean = fl / (tsum / reps) * 1e-9;
+}
+
+void bench_run_probe(const bench_opts *o, bench_probe *r) {
+  memset(r, 0, sizeof *r);
+  r->threads = omp_get_max_threads();
+  dnn_ctx ctx;
+  dnn_ctx_init(&ctx);
+  /* 1. a large square product: the rate MFU is measured against */
+  r->n = o->probe_n;
+  if (r->n > 0) {
+    const int64_t n = r->n;
+    float *A = alloc_f((size_t)(n * n)), *B = alloc_f((size_t)(n * n)), *C = alloc_f((size_t)(n * n));
+    fill_uniform(A, (size_t)(n * n), o->seed, "bench/probe_a");
+    fill_uniform(B, (size_t)(n * n), o->seed, "bench/probe_b");
+    mm_plan p;
+    mm_plan_init(&p, &ctx, (mm_desc){.batch = 1, .M = n, .N = n, .K = n});
+    /* about 2 s of work at ~350 GFLOP/s for n = 4096; at least 3 repetitions */
+    int reps = (int)(7e11 / mm_flops(&p.d));
+    reps = reps < 3 ? 3 : reps > 50 ? 50 : reps;
+    time_plan(&p, &ctx, C, A, B, reps, &r->square_best, &r->square_mean);
+    mm_plan_free(&p);
+    free(A);
+    free(B);
+    free(C);
+  }
+  /* 2. the model's largest projection, mx_proj forward: (tokens, D) @ (D, 2D+Z+E) */
+  const lv_dims *d = o->run_enc ? &o->enc : &o->dec;
+  const int64_t M = o->tokens, K = d->D, N = 2 * d->D + d->Z + d->E;
+  r->shape[0] = M;
+  r->shape[1] = K;
+  r->shape[2] = N;
+  float *A = alloc_f((size_t)(M * K)), *B = alloc_f((size_t)(K * N)), *C = alloc_f((size_t)(M * N));
+  fill_uniform(A, (size_t)(M * K), o->seed, "bench/probe_a");
+  fill_uniform(B, (size_t)(K * N), o->seed, "bench/probe_b");
+  mm_plan p;
+  mm_plan_init(&p, &ctx, (mm_desc){.batch = 1, .M = M, .N = N, .K = K, .trans_b = 1}); /* W stored (out, in) */
+  int reps = (int)(2e11 / mm_flops(&p.d));
+  reps = reps < 3 ? 3 : reps > 200 ? 200 : reps;
+  double mean;
+  time_plan(&p, &ctx, C, A, B, reps, &r->shape_best, &mean);
+  mm_plan_free(&p);
+  free(A);
+  free(B);
+  free(C);
+  dnn_ctx_free(&ctx);
+}
+
+/* Matmul FLOPs of one step of an instance (B, L): the same descriptors model.c builds its plans from;
+ * the attention and VQ plans are built here (cheap) and asked for their shapes. */
+static bench_flops count_flops(const lv_dims *d, int64_t B, int64_t L, const dnn_ctx *ctx) {
+  bench_flops f;
+  memset(&f, 0, sizeof f);
+  const int64_t BT = B * L, M = 2 * d->D + d->Z + d->E;
+  const linear_desc lins[5] = {
+      {.rows = BT, .in = d->D, .out = d->E, .bias = 1}, {.rows = BT, .in = d->D, .out = M, .bias = 1},
+      {.rows = BT, .in = d->E, .out = d->D, .bias = 1}, {.rows = BT, .in = d->D, .out = d->F, .bias = 1},
+      {.rows = BT, .in = d->F, .out = d->D, .bias = 1}};
+  for (int j = 0; j < 5; j++) f.proj += linear_forward_flops(&lins[j]) + linear_backward_flops(&lins[j]);
+  vq_plan vp;
+  vq_plan_init(&vp, ctx, BT, d->Z, d->S);
+  f.vq = mm_flops(&vp.dots.d);
+  vq_plan_free(&vp);
+  vq_attn_plan ap;
+  vq_attn_plan_init(&ap, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER);
+  const int far = d->far_attention;
+  /* the backward's count includes the recomputed logits: near (lg_own, lg_prev) and far (qc) */
+  f.attn_recompute = mm_flops(&ap.lg_own.d) + (ap.lg_prev.prim ? mm_flops(&ap.lg_prev.d) : 0.0) +
+                     (far ? mm_flops(&ap.qc.d) : 0.0);
+  f.attn = vq_attn_forward_flops(&ap, far) + vq_attn_backward_flops(&ap, far) - f.attn_recompute;
+  vq_attn_plan_free(&ap);
+  const double nl = (double)d->n_layers;
+  f.proj *= nl;
+  f.vq *= nl;
+  f.attn *= nl;
+  f.attn_recompute *= nl;
+  if (d->decoder) {
+    linear_desc lm = {.rows = BT, .in = d->D, .out = d->V};
+    f.head = linear_forward_flops(&lm) + linear_backward_flops(&lm);
+  } else {
+    linear_desc dense = {.rows = B, .in = d->D, .out = d->D, .bias = 1}, out = {.rows = B, .in = d->D, .out = d->K, .bias = 1};
+    f.head = linear_forward_flops(&dense) + linear_backward_flops(&dense) + linear_forward_flops(&out) +
+             linear_backward_flops(&out);
+  }
+  f.model = f.proj + f.vq + f.attn + f.head;
+  return f;
+}
+
+/* Random batch: tokens uniform in [0, V), no padding; decoder targets are the next tokens of a random
+ * stream, encoder labels uniform in [0, K). */
+typedef struct {
+  int32_t *tokens, *targets, *labels;
+  uint8_t *mask, *tmask;
+} bench_batch;
+
+static void make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, uint64_t seed) {
+  const size_t BT = (size_t)(B * L);
+  bb->tokens = calloc(BT, sizeof(int32_t));
+  bb->targets = calloc(BT, sizeof(int32_t));
+  bb->labels = calloc((size_t)B, sizeof(int32_t));
+  bb->mask = malloc(BT);
+  bb->tmask = malloc(BT);
+  CHECK_ALLOC(bb->tokens);
+  CHECK_ALLOC(bb->targets);
+  CHECK_ALLOC(bb->labels);
+  CHECK_ALLOC(bb->mask);
+  CHECK_ALLOC(bb->tmask);
+  rng_stream rs = rng_make(seed, "bench/tokens", 0, 0), rl = rng_make(seed, "bench/labels", 0, 0);
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t t = 0; t <= L; t++) {
+      int32_t tok = (int32_t)(rng_u32(&rs, (uint64_t)(b * (L + 1) + t)) % (uint32_t)d->V);
+      if (t < L) bb->tokens[b * L + t] = tok;
+      if (t > 0) bb->targets[b * L + t - 1] = tok;
+    }
+    bb->labels[b] = d->decoder ? 0 : (int32_t)(rng_u32(&rl, (uint64_t)b) % (uint32_t)d->K);
+  }
+  memset(bb->mask, 1, BT);
+  memset(bb->tmask, 1, BT);
+}
+
+static void free_batch(bench_batch *bb) {
+  free(bb->tokens);
+  free(bb->targets);
+  free(bb->labels);
+  free(bb->mask);
+  free(bb->tmask);
+}
+
+void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r) {
+  memset(r, 0, sizeof *r);
+  r->rss_start = bench_proc_bytes("VmRSS:");
+  r->threads = omp_get_max_threads();
+  const char *env = getenv("OMP_NUM_THREADS");
+  snprintf(r->omp_env, sizeof r->omp_env, "%s", env && *env ? env : "unset");
+  const int64_t B = o->tokens / L, BT = B * L;
+  r->B = B;
+  r->L = L;
+  dnn_ctx ctx;
+  dnn_ctx_init(&ctx);
+  r->fl = count_flops(d, B, L, &ctx);
+
+  lv_layout lay;
+  char err[256];
+  if (lv_layout_build(&lay, d, err, sizeof err)) DIE("bench: %s", err);
+  const size_t np = lay.n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
+  float *params = alloc_f(np), *state = alloc_f(lay.n_state_floats), *m1 = alloc_f(np), *m2 = alloc_f(np);
+  /* gradients and the step's codebook statistics in one buffer, as the trainer reduces them */
+  const size_t n_red = np + nl * S + nl * S * Z;
+  float *red = alloc_f(n_red), *grads = red, *n_s = red + np, *key_sums = n_s + nl * S;
+  lv_layout_init(&lay, o->seed, params, state);
+  lv_model *m = lv_model_create(&lay, B, L, &ctx);
+  lv_model_set_codebooks(m, state);
+  bench_batch bb;
+  make_batch(&bb, d, B, L, o->seed);
+  lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,
+                d->decoder ? NULL : bb.labels, 0};
+  lv_fwd_opts fo = {1, o->seed, 1, o->dropout, o->hidden_dropout};
+  const double task_scale = 1.0 / (double)(d->decoder ? BT : B), commit_scale = 1.0 / (double)BT;
+  r->rss_ready = bench_proc_bytes("VmRSS:");
+
+  r->step_min = INFINITY;
+  for (int s = 1; s <= o->warmup + o->steps; s++) {
+    fo.step = (uint32_t)s;
+    double t0 = now_s();
+    memset(red, 0, sizeof(float) * n_red);
+    lv_fwd_stats st;
+    double t1 = now_s();
+    lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
+    double t2 = now_s();
+    lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, BENCH_COMMIT);
+    double t3 = now_s();
+    double gnorm = sqrt(grad_sumsq(grads, 0, np));
+    adamw_update(&lay, params, grads, m1, m2, 0, np, BENCH_LR, BENCH_WD, clip_coef(gnorm, BENCH_CLIP), s);
+    for (int i = 0; i < d->n_layers; i++)
+      vq_codebook_update(state + lay.layer[i].c_sum, state + lay.layer[i].c_count, n_s + (size_t)i * S,
+                         key_sums + (size_t)i * S * Z, BENCH_DECAY, d->S, d->Z);
+    lv_model_set_codebooks(m, state);
+    double t4 = now_s();
+    double loss = st.task_sum / st.task_count;
+    if (s == 1) r->loss_first = loss;
+    r->loss_last = loss;
+    if (s <= o->warmup) continue;
+    r->fwd += t2 - t1;
+    r->bwd += t3 - t2;
+    r->upd += (t1 - t0) + (t4 - t3);
+    if (t4 - t0 < r->step_min) r->step_min = t4 - t0;
+  }
+  r->fwd /= o->steps;
+  r->bwd /= o->steps;
+  r->upd /= o->steps;
+  r->step = r->fwd + r->bwd + r->upd;
+  r->rss_end = bench_proc_bytes("VmRSS:");
+  r->hwm = bench_proc_bytes("VmHWM:");
+  lv_model_free(m);
+  free_batch(&bb);
+  free(params);
+  free(state);
+  free(m1);
+  free(m2);
+  free(red);
+  lv_layout_free(&lay);
+  dnn_ctx_free(&ctx);
+}

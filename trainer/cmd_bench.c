@@ -1,0 +1,369 @@
+/* `longvq bench`: speed and memory of the model's training step on this machine.
+ *
+ * For the encoder and/or the decoder and each sequence length L (same tokens per batch, B = tokens/L):
+ * forward / backward / update time per step, tokens/s, time per token and its ratio to the shortest
+ * L, model FLOPs per token, GFLOP/s and MFU against the oneDNN f32 matmul rate measured first, peak
+ * RSS against the printed memory plan. Every measurement runs in a fresh child process (see
+ * bench_internal.h for why); the parent only parses, forks and prints. docs/performance.md explains
+ * every number. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layers/model.h"
+#include "trainer/bench_internal.h"
+#include "trainer/check.h"
+#include "trainer/commands.h"
+#include "trainer/dist.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: longvq bench [--mode encoder|decoder|both] [--tokens N] [--lengths L1,L2,...] [--steps K]\n"
+          "                    [--warmup W] [--probe N] [--quick] [model size options]\n\n"
+          "Times the training step (forward + backward + AdamW update) of a randomly initialized model on\n"
+          "random tokens, for each length L with B = tokens / L sequences per batch, and prints time per\n"
+          "step and per token, tokens/s, model FLOPs and MFU against the oneDNN f32 matmul rate it measures\n"
+          "first, and peak RSS against the memory plan. Each length runs in a fresh child process.\n"
+          "Threads: set OMP_NUM_THREADS. Run on one rank. See docs/performance.md.\n\n"
+          "  --mode M          encoder, decoder or both (default both)\n"
+          "  --tokens N        tokens per batch (default 16384; --quick: 4096)\n"
+          "  --lengths LIST    comma-separated sequence lengths, multiples of --chunk dividing --tokens\n"
+          "                    (default 1024,4096,16384; --quick: 512,2048)\n"
+          "  --steps K         timed steps per length (default 10; --quick: 2)\n"
+          "  --warmup W        untimed steps first (default 2; --quick: 1)\n"
+          "  --probe N         square matmul N x N x N measured for MFU (default 4096; --quick: 1024)\n"
+          "  --quick           smaller defaults for a smoke run (explicit options still win)\n"
+          "model (defaults as the config's model.*):\n"
+          "  --d-model D (128)  --z-dim Z (64)  --v-dim E (256)  --ema-dim N (16)  --codebook S (64)\n"
+          "  --chunk C (128)  --ffn-dim F (0 = 2D)  --layers n (2)  --vocab V (256)  --classes K (10)\n"
+          "  --norm layernorm|rmsnorm|scalenorm  --postnorm  --untied  --no-far\n"
+          "  --dropout P (0)  --hidden-dropout P (0)  --seed S (1)\n");
+}
+
+static int bad_arg(const char *opt, const char *val, const char *why) {
+  fprintf(stderr, "longvq bench: %s %s: %s (see --help)\n", opt, val ? val : "", why);
+  return 1;
+}
+
+static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end) return bad_arg(opt, s, "not an integer");
+  if (v < lo) {
+    char why[64];
+    snprintf(why, sizeof why, "must be >= %lld", (long long)lo);
+    return bad_arg(opt, s, why);
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_prob(const char *opt, const char *s, float *out) {
+  char *end = NULL;
+  double v = strtod(s, &end);
+  if (end == s || *end || !(v >= 0 && v < 1)) return bad_arg(opt, s, "must be a probability in [0, 1)");
+  *out = (float)v;
+  return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Returns 0, 1 (bad usage, message printed) or -1 (--help). */
+static int parse(int argc, char **argv, bench_opts *o) {
+  memset(o, 0, sizeof *o);
+  lv_dims d = {.prenorm = 1, .norm = 0, .tie_embeddings = 1, .far_attention = 1, .V = 256, .K = 10,
+               .D = 128, .Z = 64, .E = 256, .N = 16, .S = 64, .C = 128, .F = 0, .n_layers = 2};
+  const char *mode = "both", *lengths = NULL;
+  int64_t tokens = -1, steps = -1, warmup = -1, probe = -1, seed = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
+        {"--tokens", &tokens, 1}, {"--steps", &steps, 1}, {"--warmup", &warmup, 0}, {"--probe", &probe, 16},
+        {"--d-model", &d.D, 1}, {"--z-dim", &d.Z, 1}, {"--v-dim", &d.E, 1}, {"--ema-dim", &d.N, 1},
+        {"--codebook", &d.S, 1}, {"--chunk", &d.C, 1}, {"--ffn-dim", &d.F, 0}, {"--layers", &d.n_layers, 1},
+        {"--vocab", &d.V, 1}, {"--classes", &d.K, 2}, {"--seed", &seed, 0}};
+    int k, nk = (int)(sizeof ints / sizeof ints[0]);
+    for (k = 0; k < nk && strcmp(s, ints[k].name); k++) {}
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) return -1;
+    if (k < nk) {
+      if (!v) return bad_arg(s, NULL, "needs a value");
+      if (parse_i64(s, v, ints[k].lo, ints[k].dst)) return 1;
+      i++;
+    } else if (!strcmp(s, "--quick")) {
+      o->quick = 1;
+    } else if (!strcmp(s, "--postnorm")) {
+      d.prenorm = 0;
+    } else if (!strcmp(s, "--untied")) {
+      d.tie_embeddings = 0;
+    } else if (!strcmp(s, "--no-far")) {
+      d.far_attention = 0;
+    } else if (!strcmp(s, "--mode") || !strcmp(s, "--lengths") || !strcmp(s, "--norm") || !strcmp(s, "--dropout") ||
+               !strcmp(s, "--hidden-dropout")) {
+      if (!v) return bad_arg(s, NULL, "needs a value");
+      i++;
+      if (!strcmp(s, "--mode")) {
+        if (strcmp(v, "encoder") && strcmp(v, "decoder") && strcmp(v, "both"))
+          return bad_arg(s, v, "must be encoder, decoder or both");
+        mode = v;
+      } else if (!strcmp(s, "--lengths")) {
+        lengths = v;
+      } else if (!strcmp(s, "--norm")) {
+        static const char *names[] = {"layernorm", "rmsnorm", "scalenorm"};
+        int n;
+        for (n = 0; n < 3 && strcmp(v, names[n]); n++) {}
+        if (n == 3) return bad_arg(s, v, "must be layernorm, rmsnorm or scalenorm");
+        d.norm = n;
+      } else if (parse_prob(s, v, !strcmp(s, "--dropout") ? &o->dropout : &o->hidden_dropout)) {
+        return 1;
+      }
+    } else {
+      return bad_arg(s, NULL, "unknown option");
+    }
+  }
+  if (!d.F) d.F = 2 * d.D;
+  o->tokens = tokens > 0 ? tokens : o->quick ? 4096 : 16384;
+  o->steps = (int)(steps > 0 ? steps : o->quick ? 2 : 10);
+  o->warmup = (int)(warmup >= 0 ? warmup : o->quick ? 1 : 2);
+  o->probe_n = probe > 0 ? probe : o->quick ? 1024 : 4096;
+  o->seed = (uint64_t)seed;
+  /* lengths: ascending, multiples of C, dividing the tokens per batch */
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", lengths ? lengths : o->quick ? "512,2048" : "1024,4096,16384");
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (o->n_lengths == BENCH_MAX_LENGTHS) return bad_arg("--lengths", lengths, "too many lengths");
+    int64_t L;
+    if (parse_i64("--lengths", t, 1, &L)) return 1;
+    char why[160];
+    if (L % d.C) {
+      snprintf(why, sizeof why, "%lld is not a multiple of --chunk %lld", (long long)L, (long long)d.C);
+      return bad_arg("--lengths", lengths ? lengths : "(default)", why);
+    }
+    if (o->tokens % L) {
+      snprintf(why, sizeof why, "%lld does not divide --tokens %lld (B = tokens / L sequences per batch)",
+               (long long)L, (long long)o->tokens);
+      return bad_arg("--lengths", lengths ? lengths : "(default)", why);
+    }
+    o->lengths[o->n_lengths++] = L;
+  }
+  if (!o->n_lengths) return bad_arg("--lengths", lengths, "no length given");
+  qsort(o->lengths, (size_t)o->n_lengths, sizeof(int64_t), cmp_i64);
+  o->run_enc = strcmp(mode, "decoder") != 0;
+  o->run_dec = strcmp(mode, "encoder") != 0;
+  o->enc = d;
+  o->enc.decoder = 0;
+  o->dec = d;
+  o->dec.decoder = 1;
+  for (int m = 0; m < 2; m++) {
+    lv_layout lay;
+    char err[256];
+    if ((m ? o->run_dec : o->run_enc) && lv_layout_build(&lay, m ? &o->dec : &o->enc, err, sizeof err))
+      return bad_arg("model sizes:", NULL, err);
+    if (m ? o->run_dec : o->run_enc) lv_layout_free(&lay);
+  }
+  return 0;
+}
+
+/* ---- child processes ------------------------------------------------------------------------- */
+
+/* Runs one measurement in a forked child; the child sends `n` bytes of *out back through a pipe.
+ * Returns 0 if the child finished and sent everything, else 1 (with a message). */
+static int run_child(const bench_opts *o, const lv_dims *d, int64_t L, void *out, size_t n, const char *what) {
+  int fd[2];
+  fflush(stdout);
+  fflush(stderr);
+  if (pipe(fd)) DIE("bench: pipe: %s", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) DIE("bench: fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(fd[0]);
+    if (d)
+      bench_run_model(o, d, L, out);
+    else
+      bench_run_probe(o, out);
+    const char *p = out;
+    for (size_t left = n; left > 0;) {
+      ssize_t w = write(fd[1], p, left);
+      if (w <= 0) _exit(LV_EXIT_FAIL);
+      p += w;
+      left -= (size_t)w;
+    }
+    _exit(LV_EXIT_OK); /* no MPI, no atexit handlers in the child */
+  }
+  close(fd[1]);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd[0], (char *)out + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  if (got == n && WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+  if (WIFSIGNALED(st))
+    fprintf(stderr, "longvq bench: %s: the child process died of signal %d\n", what, WTERMSIG(st));
+  else
+    fprintf(stderr, "longvq bench: %s: the child process failed (exit code %d)\n", what, WEXITSTATUS(st));
+  return 1;
+}
+
+/* ---- printing ---------------------------------------------------------------------------------- */
+
+static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+static void machine_line(void) {
+  char model[128] = "unknown CPU", line[256], load[64] = "?";
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+      model[strcspn(model, "\n")] = 0;
+      break;
+    }
+  if (f) fclose(f);
+  f = fopen("/proc/loadavg", "r");
+  if (f && fgets(load, sizeof load, f)) load[strcspn(load, " ")] = 0;
+  if (f) fclose(f);
+  time_t now = time(NULL);
+  char date[32];
+  strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+  printf("machine: %s, %ld CPUs online, load average (1 min) %s, %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), load,
+         date);
+}
+
+static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result *res, const int *ok,
+                       const bench_probe *pr, int probe_ok) {
+  const char *name = d->decoder ? "decoder" : "encoder";
+  const bench_result *r0 = NULL;
+  for (int i = 0; i < o->n_lengths && !r0; i++)
+    if (ok[i]) r0 = &res[i];
+  printf("\n== %s ==\n", name);
+  if (r0) {
+    const double T = (double)o->tokens;
+    printf("threads: OMP_NUM_THREADS=%s, omp_get_max_threads()=%d; RSS of a child at its start %.1f MiB (peak "
+           "below is the child's VmHWM minus this)\n", r0->omp_env, r0->threads, mib(r0->rss_start));
+    const bench_flops *f = &r0->fl;
+    double lv = lv_model_flops_per_token(d, r0->L);
+    printf("model FLOPs per token (matmuls, forward + backward, L = %lld): %.4g M = projections %.4g M + attention "
+           "%.4g M + VQ %.4g M + head %.4g M\n",
+           (long long)r0->L, f->model / T * 1e-6, f->proj / T * 1e-6, f->attn / T * 1e-6, f->vq / T * 1e-6,
+           f->head / T * 1e-6);
+    printf("  lv_model_flops_per_token: %.4g M (%+.1f%% vs the count above); executed incl. the attention backward's "
+           "recomputed logits: %.4g M\n",
+           lv * 1e-6, 100.0 * (lv / (f->model / T) - 1.0), (f->model + f->attn_recompute) / T * 1e-6);
+  }
+  lv_layout lay;
+  char err[256];
+  if (!lv_layout_build(&lay, d, err, sizeof err)) {
+    lv_model_print_plan(stdout, d, o->tokens / o->lengths[0], o->lengths[0], lay.n_param_floats, lay.n_state_floats, 2);
+    lv_layout_free(&lay);
+  }
+  printf("\n%-8s %6s %4s %9s %9s %9s %9s %9s %9s %8s %9s %8s %6s\n", "speed", "L", "B", "fwd ms", "bwd ms", "upd ms",
+         "step ms", "min ms", "tok/s", "ns/tok", "t/t(L0)", "GFLOP/s", "MFU");
+  double t0 = 0;
+  for (int i = 0; i < o->n_lengths; i++) {
+    const bench_result *r = &res[i];
+    if (!ok[i]) {
+      printf("%-8s %6lld  (failed)\n", name, (long long)o->lengths[i]);
+      continue;
+    }
+    double ns = r->step / (double)o->tokens * 1e9, gf = r->fl.model / r->step * 1e-9;
+    if (t0 == 0) t0 = ns;
+    char mfu[16] = "n/a";
+    if (probe_ok && pr->square_best > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * gf / pr->square_best);
+    printf("%-8s %6lld %4lld %9.1f %9.1f %9.1f %9.1f %9.1f %9.0f %8.1f %9.3f %8.1f %6s\n", name, (long long)r->L,
+           (long long)r->B, r->fwd * 1e3, r->bwd * 1e3, r->upd * 1e3, r->step * 1e3, r->step_min * 1e3,
+           (double)o->tokens / r->step, ns, ns / t0, gf, mfu);
+  }
+  printf("\n%-8s %6s %4s %9s %9s %7s %10s %9s %12s %17s\n", "memory", "L", "B", "plan MiB", "peak MiB", "ratio",
+         "peak-plan", "ready MiB", "act B/tok/ly", "loss first->last");
+  for (int i = 0; i < o->n_lengths; i++) {
+    const bench_result *r = &res[i];
+    if (!ok[i]) continue;
+    double plan = bench_plan_bytes(d, r->B, r->L), peak = r->hwm - r->rss_start;
+    lv_model_mem mem = lv_model_plan(d, r->B, r->L);
+    printf("%-8s %6lld %4lld %9.1f %9.1f %7.3f %10.1f %9.1f %12.0f %8.4f->%.4f\n", name, (long long)r->L,
+           (long long)r->B, mib(plan), mib(peak), peak / plan, mib(peak - plan), mib(r->rss_ready - r->rss_start),
+           (double)mem.per_layer_act * 4.0 / (double)(r->B * r->L), r->loss_first, r->loss_last);
+  }
+  /* the targets of docs/performance.md, as numbers (not a pass/fail: timings depend on the machine) */
+  int first = -1, last = -1;
+  double worst_mem = 0, worst_mfu = 1e9;
+  for (int i = 0; i < o->n_lengths; i++) {
+    if (!ok[i]) continue;
+    if (first < 0) first = i;
+    last = i;
+    double peak = res[i].hwm - res[i].rss_start, plan = bench_plan_bytes(d, res[i].B, res[i].L);
+    if (peak / plan > worst_mem) worst_mem = peak / plan;
+    double gf = res[i].fl.model / res[i].step * 1e-9;
+    if (probe_ok && pr->square_best > 0 && gf / pr->square_best < worst_mfu) worst_mfu = gf / pr->square_best;
+  }
+  if (first >= 0) {
+    printf("\ntargets (%s): t(%lld)/t(%lld) per token = %.3f (target <= 1.2)", name, (long long)res[last].L,
+           (long long)res[first].L, res[last].step / res[first].step);
+    if (worst_mfu < 1e9) printf("; lowest MFU %.1f%% (target >= 40%%)", 100.0 * worst_mfu);
+    printf("; highest peak/plan %.3f (target <= 1.25)\n", worst_mem);
+  }
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_opts o;
+  int rc = parse(argc, argv, &o);
+  if (rc < 0) {
+    if (dist_is_root()) usage(stdout);
+    return LV_EXIT_OK;
+  }
+  if (rc) return LV_EXIT_USAGE;
+  if (dist_size() > 1) {
+    if (dist_is_root()) fprintf(stderr, "longvq bench: run on one rank (it measures one process; got %d)\n", dist_size());
+    return LV_EXIT_USAGE;
+  }
+  const lv_dims *d0 = o.run_enc ? &o.enc : &o.dec;
+  printf("longvq bench: %s%s%s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld, K %lld, %s "
+         "%s%s, far attention %s, dropout %g / hidden %g\n",
+         o.run_enc ? "encoder" : "", o.run_enc && o.run_dec ? " + " : "", o.run_dec ? "decoder" : "",
+         (long long)d0->n_layers, (long long)d0->D, (long long)d0->Z, (long long)d0->E, (long long)d0->N,
+         (long long)d0->S, (long long)d0->C, (long long)d0->F, (long long)d0->V, (long long)d0->K,
+         d0->prenorm ? "prenorm" : "postnorm", d0->norm == 0 ? "layernorm" : d0->norm == 1 ? "rmsnorm" : "scalenorm",
+         d0->tie_embeddings ? ", tied embeddings" : "", d0->far_attention ? "on" : "off", (double)o.dropout,
+         (double)o.hidden_dropout);
+  printf("%lld tokens per batch; lengths", (long long)o.tokens);
+  for (int i = 0; i < o.n_lengths; i++) printf("%s%lld", i ? "," : " ", (long long)o.lengths[i]);
+  printf("; %d warm-up + %d timed steps per length, each length in a fresh child process\n", o.warmup, o.steps);
+  machine_line();
+
+  int failed = 0;
+  bench_probe pr;
+  int probe_ok = !run_child(&o, NULL, 0, &pr, sizeof pr, "matmul probe");
+  failed |= !probe_ok;
+  if (probe_ok)
+    printf("oneDNN f32 matmul (%d threads): %lld^3 best %.1f GFLOP/s (mean %.1f) <- MFU reference; "
+           "largest projection %lldx%lld @ %lldx%lld best %.1f GFLOP/s\n",
+           pr.threads, (long long)pr.n, pr.square_best, pr.square_mean, (long long)pr.shape[0], (long long)pr.shape[1],
+           (long long)pr.shape[1], (long long)pr.shape[2], pr.shape_best);
+  for (int m = 0; m < 2; m++) {
+    if (!(m ? o.run_dec : o.run_enc)) continue;
+    const lv_dims *d = m ? &o.dec : &o.enc;
+    bench_result res[BENCH_MAX_LENGTHS];
+    int ok[BENCH_MAX_LENGTHS];
+    for (int i = 0; i < o.n_lengths; i++) {
+      char what[64];
+      snprintf(what, sizeof what, "%s L=%lld", m ? "decoder" : "encoder", (long long)o.lengths[i]);
+      ok[i] = !run_child(&o, d, o.lengths[i], &res[i], sizeof res[i], what);
+      failed |= !ok[i];
+    }
+    print_mode(&o, d, res, ok, &pr, probe_ok);
+  }
+  machine_line();
+  fflush(stdout);
+  return failed ? LV_EXIT_FAIL : LV_EXIT_OK;
+}

@@ -1,0 +1,192 @@
+/* The communication thread and its buckets (see reducer.h). */
+#include "trainer/reducer.h"
+
+#include <mpi.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "trainer/check.h"
+
+typedef struct {
+  size_t lo, hi;   /* padded: hi - lo is a multiple of world */
+  int scatter_only;
+  int queued, done;
+} bucket;
+
+struct reducer {
+  float *buf;
+  float *seg_tmp;      /* one segment, for the reduce-scatter's output */
+  int world, rank, zero;
+  bucket *b;
+  int nb, n_grad_buckets;
+  size_t grad_pad, stat_lo;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int next;            /* next bucket the thread handles, in order */
+  int queued_upto;     /* buckets [0, queued_upto) are queued (bucket 0 = statistics) */
+  int stop;
+  double comm_s, wait_s, bytes;
+  reducer_stats last;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+size_t reducer_stat_offset(size_t n_grad, int world) { return round_up(n_grad, (size_t)world * 16); }
+
+size_t reducer_buffer_floats(size_t n_grad, size_t n_stat, int world) {
+  return reducer_stat_offset(n_grad, world) + round_up(n_stat, (size_t)world * 16);
+}
+
+static void reduce_bucket(reducer *r, bucket *bk) {
+  size_t seg = (bk->hi - bk->lo) / (size_t)r->world;
+  float *base = r->buf + bk->lo;
+  if (r->world > 1) {
+    CHECK_MPI(MPI_Reduce_scatter_block(base, r->seg_tmp, (int)seg, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    memcpy(base + (size_t)r->rank * seg, r->seg_tmp, sizeof(float) * seg);
+    if (!bk->scatter_only)
+      CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, MPI_FLOAT, MPI_COMM_WORLD));
+  }
+}
+
+/* Buckets are handled strictly in order (same order on every rank: the collectives match). */
+static void *comm_main(void *arg) {
+  reducer *r = arg;
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    while (!r->stop && r->next >= r->queued_upto) pthread_cond_wait(&r->cv, &r->mu);
+    if (r->stop) break;
+    bucket *bk = &r->b[r->next];
+    pthread_mutex_unlock(&r->mu);
+    double t0 = now_s();
+    reduce_bucket(r, bk);
+    double dt = now_s() - t0;
+    pthread_mutex_lock(&r->mu);
+    r->comm_s += dt;
+    r->bytes += 4.0 * (double)(bk->hi - bk->lo);
+    bk->done = 1;
+    r->next++;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
+reducer *reducer_create(float *buf, size_t n_grad, size_t n_stat, size_t bucket_floats, int zero) {
+  reducer *r = calloc(1, sizeof *r);
+  CHECK_ALLOC(r);
+  CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &r->world));
+  CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &r->rank));
+  r->buf = buf;
+  r->zero = zero;
+  size_t unit = (size_t)r->world * 16;
+  r->grad_pad = reducer_stat_offset(n_grad, r->world);
+  r->stat_lo = r->grad_pad;
+  size_t stat_hi = r->stat_lo + round_up(n_stat, unit);
+  size_t bf = round_up(bucket_floats < unit ? unit : bucket_floats, unit);
+  int ng = (int)((r->grad_pad + bf - 1) / bf);
+  r->nb = ng + 1;
+  r->n_grad_buckets = ng;
+  r->b = calloc((size_t)r->nb, sizeof(bucket));
+  CHECK_ALLOC(r->b);
+  /* bucket 0: statistics (ready first); then gradients from the end of the buffer down */
+  r->b[0] = (bucket){r->stat_lo, stat_hi, 0, 0, 0};
+  size_t hi = r->grad_pad, maxseg = (stat_hi - r->stat_lo) / (size_t)r->world;
+  for (int k = 1; k <= ng; k++) {
+    size_t lo = hi > bf ? hi - bf : 0;
+    lo = lo / unit * unit;
+    r->b[k] = (bucket){lo, hi, zero, 0, 0};
+    if ((hi - lo) / (size_t)r->world > maxseg) maxseg = (hi - lo) / (size_t)r->world;
+    hi = lo;
+  }
+  r->seg_tmp = calloc(maxseg ? maxseg : 1, sizeof(float));
+  CHECK_ALLOC(r->seg_tmp);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  r->next = r->queued_upto = r->nb; /* idle until reducer_begin */
+  if (pthread_create(&r->thread, NULL, comm_main, r) != 0) DIE("cannot start the communication thread");
+  return r;
+}
+
+void reducer_free(reducer *r) {
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  r->stop = 1;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  free(r->seg_tmp);
+  free(r->b);
+  free(r);
+}
+
+void reducer_begin(reducer *r) {
+  pthread_mutex_lock(&r->mu);
+  for (int k = 0; k < r->nb; k++) r->b[k].queued = r->b[k].done = 0;
+  r->next = r->queued_upto = 0;
+  r->comm_s = r->wait_s = r->bytes = 0;
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void queue_upto(reducer *r, int k) {
+  pthread_mutex_lock(&r->mu);
+  if (k > r->queued_upto) {
+    r->queued_upto = k;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+void reducer_stats_ready(reducer *r) { queue_upto(r, 1); }
+
+void reducer_grads_ready(reducer *r, size_t lo) {
+  int k = 1; /* buckets are in order of decreasing offset: queue the prefix lying within [lo, end) */
+  while (k < r->nb && r->b[k].lo >= lo) k++;
+  if (lo == 0) k = r->nb;
+  if (k > 1) queue_upto(r, k);
+}
+
+double reducer_finish(reducer *r) {
+  queue_upto(r, r->nb);
+  double t0 = now_s();
+  pthread_mutex_lock(&r->mu);
+  while (r->next < r->nb) pthread_cond_wait(&r->cv, &r->mu);
+  pthread_mutex_unlock(&r->mu);
+  r->wait_s = now_s() - t0;
+  double W = (double)r->world;
+  r->last = (reducer_stats){r->comm_s, r->wait_s, r->bytes,
+                            r->comm_s > 0 ? r->bytes * 2.0 * (W - 1.0) / W / r->comm_s * 1e-9 : 0.0, r->nb};
+  return r->wait_s;
+}
+
+int reducer_shard(const reducer *r, red_range *out, int cap) {
+  int n = 0;
+  for (int k = 1; k < r->nb && n < cap; k++) {
+    size_t seg = (r->b[k].hi - r->b[k].lo) / (size_t)r->world;
+    size_t lo = r->zero ? r->b[k].lo + (size_t)r->rank * seg : r->b[k].lo;
+    out[n++] = (red_range){lo, r->zero ? lo + seg : r->b[k].hi};
+  }
+  return n;
+}
+
+void reducer_allgather_params(reducer *r, float *params) {
+  if (!r->zero || r->world == 1) return;
+  for (int k = 1; k < r->nb; k++) {
+    size_t seg = (r->b[k].hi - r->b[k].lo) / (size_t)r->world;
+    CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params + r->b[k].lo, (int)seg, MPI_FLOAT,
+                            MPI_COMM_WORLD));
+  }
+}
+
+reducer_stats reducer_last(const reducer *r) { return r->last; }
+int reducer_num_buckets(const reducer *r) { return r->nb; }

@@ -1,0 +1,62 @@
+/* Bucketed, overlapped gradient reduction (part of the MPI boundary, with trainer/dist.h).
+ *
+ * One flat float buffer: [gradients (n_grad) | statistics (n_stat)], both padded to a multiple of
+ * world*16 floats. The gradient part is cut into buckets of about `bucket_floats` (multiples of
+ * world*16), numbered from the END of the buffer because backward finishes the last tensors first;
+ * the statistics part (codebook counts, key sums, re-seed keys, loss counters) is one more bucket.
+ * A communication thread reduces each bucket as soon as the trainer marks it ready, while backward
+ * goes on (MPI nonblocking collectives would not progress on their own here).
+ *
+ * Each bucket is reduced as reduce-scatter + all-gather: every segment is summed once, by one rank,
+ * and broadcast, so all ranks hold bitwise identical results. With ZeRO-1 (`zero = 1`) gradient
+ * buckets stop after the reduce-scatter: rank r owns segment r of every gradient bucket (its shard);
+ * after the optimizer updated its shard, reducer_allgather_params spreads the parameters.
+ */
+#ifndef LONGVQ_REDUCER_H
+#define LONGVQ_REDUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct reducer reducer;
+
+typedef struct {
+  size_t lo, hi; /* floats of the buffer */
+} red_range;
+
+/* Local (the thread starts here; call on every rank). n_grad/n_stat are the real float counts. */
+reducer *reducer_create(float *buf, size_t n_grad, size_t n_stat, size_t bucket_floats, int zero);
+/* Floats the buffer must have: padded gradient part + padded statistics part. Pure. */
+size_t reducer_buffer_floats(size_t n_grad, size_t n_stat, int world);
+/* Offset of the statistics part in the buffer (its first float). Pure. */
+size_t reducer_stat_offset(size_t n_grad, int world);
+void reducer_free(reducer *r);
+
+/* Local. Starts a step's reduction: nothing is ready yet. */
+void reducer_begin(reducer *r);
+/* Local. The statistics part is final: queue it. */
+void reducer_stats_ready(reducer *r);
+/* Local. Gradients [lo, n_grad) are final: queue every bucket that lies within. */
+void reducer_grads_ready(reducer *r, size_t lo);
+/* Collective (through the thread). Queues what is left, waits until every bucket is reduced and
+ * returns the seconds this thread waited (the exposed, not hidden, communication). */
+double reducer_finish(reducer *r);
+
+/* This rank's shard (ZeRO-1): its segment of each gradient bucket. Returns the count; fills out[]. */
+int reducer_shard(const reducer *r, red_range *out, int cap);
+/* Collective. ZeRO-1: every rank's updated segments of `params` (same layout as the gradient part)
+ * to every rank. */
+void reducer_allgather_params(reducer *r, float *params);
+
+/* Figures of the last finished step. */
+typedef struct {
+  double comm_s;      /* time the thread spent in MPI for this step */
+  double wait_s;      /* time the trainer waited in reducer_finish (exposed) */
+  double bytes;       /* payload bytes reduced this step (sum of bucket sizes) */
+  double busbw_gbs;   /* bus bandwidth, NCCL-tests convention: bytes * 2(W-1)/W / comm_s */
+  int buckets;
+} reducer_stats;
+reducer_stats reducer_last(const reducer *r);
+int reducer_num_buckets(const reducer *r);
+
+#endif
