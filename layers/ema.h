@@ -30,8 +30,8 @@
 
 /* Steps between saved states. The saved boundary states are B * ceil(L/EMA_CHUNK) * D' * N floats
  * (D padded to EMA_LANES), i.e. B*L*D'*N/64; backward keeps 7 chunk buffers of EMA_CHUNK x EMA_LANES
- * floats per thread on the stack (29 KB at 64 with 16 lanes: a chunk's recomputed states stay in L1). The
- * recompute costs one extra pass of the recurrence whatever the chunk length. */
+ * floats per thread on the stack (29 KB at 64 with 16 lanes: a chunk's recomputed states stay in
+ * L1). The recompute costs one extra pass of the recurrence whatever the chunk length. */
 #define EMA_CHUNK 64
 /* Channels processed together: one vector register of float32 of the build's target (-march). */
 #if defined(__AVX512F__)

@@ -2,3 +2,6 @@
 # replica consistency, bad distributed setups, a killed rank.
 lv_script_test(dist_train dist_train.sh)
 set_tests_properties(dist_train PROPERTIES RUN_SERIAL TRUE)
+# Benchmark (not a test): mpirun -np 2 build/tests/bench_allreduce [MiB ...]
+add_executable(bench_allreduce ${CMAKE_CURRENT_SOURCE_DIR}/bench_allreduce.c)
+target_link_libraries(bench_allreduce PRIVATE longvq_core)

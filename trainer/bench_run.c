@@ -70,20 +70,33 @@ static void fill_uniform(float *x, size_t n, uint64_t seed, const char *domain) 
   for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(&rs, i) - 0.5);
 }
 
-/* Best and mean GFLOP/s of `reps` executions of one plan after a warm-up. */
-static void time_plan(const mm_plan *p, const dnn_ctx *ctx, float *C, const float *A, const float *B, int reps,
-                      double *best, double *mean) {
-  mm_exec(p, ctx, C, A, B, NULL);
-  double fl = mm_flops(&p->d), tmin = INFINITY, tsum = 0;
+/* Best and mean GFLOP/s of C (M, N) = A (M, K) @ B over repetitions worth about `budget` FLOPs (at
+ * least 3, at most 200) after one warm-up; B is (K, N), or (N, K) stored when trans_b (a Linear's W). */
+static void probe_rate(const dnn_ctx *ctx, int64_t M, int64_t N, int64_t K, int trans_b, double budget, uint64_t seed,
+                       double *best, double *mean) {
+  float *A = alloc_f((size_t)(M * K)), *B = alloc_f((size_t)(K * N)), *C = alloc_f((size_t)(M * N));
+  fill_uniform(A, (size_t)(M * K), seed, "bench/probe_a");
+  fill_uniform(B, (size_t)(K * N), seed, "bench/probe_b");
+  mm_plan p;
+  mm_plan_init(&p, ctx, (mm_desc){.batch = 1, .M = M, .N = N, .K = K, .trans_b = trans_b});
+  const double fl = mm_flops(&p.d);
+  int reps = (int)(budget / fl);
+  reps = reps < 3 ? 3 : reps > 200 ? 200 : reps;
+  mm_exec(&p, ctx, C, A, B, NULL);
+  double tmin = INFINITY, tsum = 0;
   for (int r = 0; r < reps; r++) {
     double t0 = now_s();
-    mm_exec(p, ctx, C, A, B, NULL);
+    mm_exec(&p, ctx, C, A, B, NULL);
     double t = now_s() - t0;
     tsum += t;
     if (t < tmin) tmin = t;
   }
   *best = fl / tmin * 1e-9;
   *mean = fl / (tsum / reps) * 1e-9;
+  mm_plan_free(&p);
+  free(A);
+  free(B);
+  free(C);
 }
 
 void bench_run_probe(const bench_opts *o, bench_probe *r) {
@@ -91,43 +104,16 @@ void bench_run_probe(const bench_opts *o, bench_probe *r) {
   r->threads = omp_get_max_threads();
   dnn_ctx ctx;
   dnn_ctx_init(&ctx);
-  /* 1. a large square product: the rate MFU is measured against */
+  /* 1. a large square product (about 2 s of work at 350 GFLOP/s for n = 4096): the MFU reference */
   r->n = o->probe_n;
-  if (r->n > 0) {
-    const int64_t n = r->n;
-    float *A = alloc_f((size_t)(n * n)), *B = alloc_f((size_t)(n * n)), *C = alloc_f((size_t)(n * n));
-    fill_uniform(A, (size_t)(n * n), o->seed, "bench/probe_a");
-    fill_uniform(B, (size_t)(n * n), o->seed, "bench/probe_b");
-    mm_plan p;
-    mm_plan_init(&p, &ctx, (mm_desc){.batch = 1, .M = n, .N = n, .K = n});
-    /* about 2 s of work at ~350 GFLOP/s for n = 4096; at least 3 repetitions */
-    int reps = (int)(7e11 / mm_flops(&p.d));
-    reps = reps < 3 ? 3 : reps > 50 ? 50 : reps;
-    time_plan(&p, &ctx, C, A, B, reps, &r->square_best, &r->square_mean);
-    mm_plan_free(&p);
-    free(A);
-    free(B);
-    free(C);
-  }
-  /* 2. the model's largest projection, mx_proj forward: (tokens, D) @ (D, 2D+Z+E) */
+  probe_rate(&ctx, r->n, r->n, r->n, 0, 7e11, o->seed, &r->square_best, &r->square_mean);
+  /* 2. the model's largest projection, mx_proj forward: (tokens, D) @ W^T, W (2D+Z+E, D) */
   const lv_dims *d = o->run_enc ? &o->enc : &o->dec;
-  const int64_t M = o->tokens, K = d->D, N = 2 * d->D + d->Z + d->E;
-  r->shape[0] = M;
-  r->shape[1] = K;
-  r->shape[2] = N;
-  float *A = alloc_f((size_t)(M * K)), *B = alloc_f((size_t)(K * N)), *C = alloc_f((size_t)(M * N));
-  fill_uniform(A, (size_t)(M * K), o->seed, "bench/probe_a");
-  fill_uniform(B, (size_t)(K * N), o->seed, "bench/probe_b");
-  mm_plan p;
-  mm_plan_init(&p, &ctx, (mm_desc){.batch = 1, .M = M, .N = N, .K = K, .trans_b = 1}); /* W stored (out, in) */
-  int reps = (int)(2e11 / mm_flops(&p.d));
-  reps = reps < 3 ? 3 : reps > 200 ? 200 : reps;
+  r->shape[0] = o->tokens;
+  r->shape[1] = d->D;
+  r->shape[2] = 2 * d->D + d->Z + d->E;
   double mean;
-  time_plan(&p, &ctx, C, A, B, reps, &r->shape_best, &mean);
-  mm_plan_free(&p);
-  free(A);
-  free(B);
-  free(C);
+  probe_rate(&ctx, r->shape[0], r->shape[2], r->shape[1], 1, 2e11, o->seed, &r->shape_best, &mean);
   dnn_ctx_free(&ctx);
 }
 

@@ -35,7 +35,7 @@ static void usage(FILE *f) {
           "                    (default 1024,4096,16384; --quick: 512,2048)\n"
           "  --steps K         timed steps per length (default 10; --quick: 2)\n"
           "  --warmup W        untimed steps first (default 2; --quick: 1)\n"
-          "  --probe N         square matmul N x N x N measured for MFU (default 4096; --quick: 1024)\n"
+          "  --probe N         square matmul N x N x N measured for MFU (default 4096; --quick: 1024; 0: none)\n"
           "  --quick           smaller defaults for a smoke run (explicit options still win)\n"
           "model (defaults as the config's model.*):\n"
           "  --d-model D (128)  --z-dim Z (64)  --v-dim E (256)  --ema-dim N (16)  --codebook S (64)\n"
@@ -86,7 +86,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
-        {"--tokens", &tokens, 1}, {"--steps", &steps, 1}, {"--warmup", &warmup, 0}, {"--probe", &probe, 16},
+        {"--tokens", &tokens, 1}, {"--steps", &steps, 1}, {"--warmup", &warmup, 0}, {"--probe", &probe, 0},
         {"--d-model", &d.D, 1}, {"--z-dim", &d.Z, 1}, {"--v-dim", &d.E, 1}, {"--ema-dim", &d.N, 1},
         {"--codebook", &d.S, 1}, {"--chunk", &d.C, 1}, {"--ffn-dim", &d.F, 0}, {"--layers", &d.n_layers, 1},
         {"--vocab", &d.V, 1}, {"--classes", &d.K, 2}, {"--seed", &seed, 0}};
@@ -132,7 +132,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
   o->tokens = tokens > 0 ? tokens : o->quick ? 4096 : 16384;
   o->steps = (int)(steps > 0 ? steps : o->quick ? 2 : 10);
   o->warmup = (int)(warmup >= 0 ? warmup : o->quick ? 1 : 2);
-  o->probe_n = probe > 0 ? probe : o->quick ? 1024 : 4096;
+  o->probe_n = probe >= 0 ? probe : o->quick ? 1024 : 4096;
   o->seed = (uint64_t)seed;
   /* lengths: ascending, multiples of C, dividing the tokens per batch */
   char buf[512];
@@ -343,8 +343,9 @@ int cmd_bench(int argc, char **argv) {
 
   int failed = 0;
   bench_probe pr;
-  int probe_ok = !run_child(&o, NULL, 0, &pr, sizeof pr, "matmul probe");
-  failed |= !probe_ok;
+  memset(&pr, 0, sizeof pr);
+  int probe_ok = o.probe_n > 0 && !run_child(&o, NULL, 0, &pr, sizeof pr, "matmul probe");
+  failed |= o.probe_n > 0 && !probe_ok;
   if (probe_ok)
     printf("oneDNN f32 matmul (%d threads): %lld^3 best %.1f GFLOP/s (mean %.1f) <- MFU reference; "
            "largest projection %lldx%lld @ %lldx%lld best %.1f GFLOP/s\n",

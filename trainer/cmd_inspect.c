@@ -1,10 +1,11 @@
 /* `longvq inspect FILE.h5 | SHARD-GLOB | F1,F2,...`: summarize a longvq file.
  * The kind of file is told by its root `format` attribute and dispatched through `kinds` below
- * (datasets here; checkpoints get their own entry). Rank 0 does the work. */
+ * (datasets here; checkpoints in trainer/inspect_ckpt.c). Rank 0 does the work. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "trainer/check.h"
 #include "trainer/commands.h"
@@ -145,12 +146,21 @@ static int inspect_dataset(const char *spec, const inspect_opts *o) {
   return LV_EXIT_OK;
 }
 
-/* File kinds by root `format` attribute. Checkpoints will add their entry here. */
+/* Checkpoints: trainer/inspect_ckpt.c (every dataset is read: the options do not apply). */
+int inspect_checkpoint(const char *path);
+static int inspect_ckpt(const char *spec, const inspect_opts *o) {
+  (void)o;
+  if (strchr(spec, ',')) DIE_INPUT("%s: inspect one checkpoint at a time", spec);
+  return inspect_checkpoint(spec);
+}
+
+/* File kinds by root `format` attribute. */
 static const struct {
   const char *format;
   int (*summarize)(const char *spec, const inspect_opts *o);
 } kinds[] = {
     {LV_DATASET_FORMAT, inspect_dataset},
+    {LV_CKPT_FORMAT, inspect_ckpt},
     {NULL, NULL},
 };
 
@@ -195,8 +205,8 @@ static int run(int argc, char **argv) {
   lv_file_format(spec, format, sizeof format);
   for (int k = 0; kinds[k].format; k++)
     if (!strcmp(kinds[k].format, format)) return kinds[k].summarize(spec, &o);
-  if (!format[0]) DIE_INPUT("%s: not a longvq dataset (no root attribute 'format')", spec);
-  DIE_INPUT("%s: not a longvq dataset (format '%s' is not one inspect knows)", spec, format);
+  if (!format[0]) DIE_INPUT("%s: not a longvq dataset or checkpoint (no root attribute 'format')", spec);
+  DIE_INPUT("%s: not a longvq dataset or checkpoint (format '%s' is not one inspect knows)", spec, format);
 }
 
 int cmd_inspect(int argc, char **argv) {

@@ -13,6 +13,7 @@
 #include "trainer/log.h"
 #include "trainer/optim.h"
 #include "trainer/rng.h"
+#include "trainer/signals.h"
 #include "trainer/train.h"
 
 /* Figures of one step (rank 0 logs them). */
@@ -207,7 +208,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   /* The global batch and its denominators (every rank knows every sample's length). */
   double n_valid = 0, n_task = 0;
   for (int64_t b = 0; b < t->Bg; b++) {
-    t->gidx[b] = sample_at(t, (s - 1) * t->Bg + b);
+    t->gidx[b] = sample_at(t, t->samples_seen + b);
     n_valid += (double)valid_len(t, t->gidx[b]);
   }
   n_task = t->train.lm ? n_valid : (double)t->Bg;
@@ -237,6 +238,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
     if (t->last_micro) { /* the statistics are complete: they travel first, while backward runs */
       for (int i = 0; i < 4 + nl; i++) t->counters[i] = (float)sums[i];
       t->rank_time[t->rank] = (float)t->prev_compute_s;
+      *t->stop_vote = lv_signal_pending() ? 1.0f : 0.0f; /* a signal on any rank stops every rank */
       reducer_stats_ready(t->rd);
     }
     lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
@@ -246,6 +248,8 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   double t_wait = reducer_finish(t->rd);
   double t_opt0 = now_s();
   for (int i = 0; i < 4 + nl; i++) sums[i] = t->counters[i];
+  t->samples_seen += t->Bg; /* consumed whether the step is applied or skipped */
+  t->stop_requested = *t->stop_vote > 0;
   double task = sums[0] / n_task, commit = 0;
   for (int i = 0; i < nl; i++) commit += sums[4 + i] / n_valid;
   double loss = task + c->model.commit_weight * commit;
@@ -367,11 +371,16 @@ static void run_eval(lv_trainer *t, int64_t s) {
 
 int trainer_run(lv_trainer *t) {
   const lv_config *c = &t->cfg;
-  if (c->checkpoint.save_initial) save_model(t, "model_step0.h5", 0);
+  lv_signals_install();
+  int64_t done = trainer_resume(t);
+  if (done == 0 && c->checkpoint.save_initial) save_model(t, "model_step0.h5", 0);
+  if (done > 0) log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count,
+                         (long long)done + 1, (long long)c->train.steps);
   lv_model_set_grad_hook(t->model, grads_ready, t);
   t->t_start = now_s();
   lv_step_result r;
-  for (int64_t s = 1; s <= c->train.steps; s++) {
+  int64_t last_saved = done;
+  for (int64_t s = done + 1; s <= c->train.steps; s++) {
     if (train_step(t, s, &r)) {
       /* Every rank sees the same reduced loss and gradient, so all take the same branch; the
        * place is where this rank saw it first (its own micro-batches, or the reduced gradient). */
@@ -379,15 +388,29 @@ int trainer_run(lv_trainer *t) {
         if (dist_is_root())
           log_warn("step %lld: non-finite loss %g or gradient norm %g (first at %s): step skipped", (long long)s,
                    r.loss, r.grad_norm, t->nonfinite_where);
-        continue;
+      } else {
+        fprintf(stderr, "[rank %d] error: step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; "
+                "stopping (train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r.loss, r.grad_norm,
+                t->nonfinite_where);
+        return LV_EXIT_FAIL;
       }
-      fprintf(stderr, "[rank %d] error: step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; stopping "
-              "(train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r.loss, r.grad_norm, t->nonfinite_where);
-      return LV_EXIT_FAIL;
+    } else {
+      log_step(t, s, &r);
+      if (c->train.eval_every > 0 && (s % c->train.eval_every == 0 || s == c->train.steps)) run_eval(t, s);
     }
-    log_step(t, s, &r);
-    if (c->train.eval_every > 0 && (s % c->train.eval_every == 0 || s == c->train.steps)) run_eval(t, s);
+    if (t->stop_requested) { /* every rank saw the same vote in the step's reduction */
+      log_progress_done();
+      log_info("stop requested by signal %d: checkpointing at step %lld", lv_signal_number(), (long long)s);
+      trainer_checkpoint(t, s);
+      log_info("checkpointed; exiting with code %d (requeue to continue)", LV_EXIT_REQUEUE);
+      return LV_EXIT_REQUEUE;
+    }
+    if (c->checkpoint.every > 0 && s % c->checkpoint.every == 0 && s != c->train.steps) {
+      trainer_checkpoint(t, s);
+      last_saved = s;
+    }
   }
+  if (last_saved != c->train.steps) trainer_checkpoint(t, c->train.steps);
   save_model(t, "model_final.h5", c->train.steps);
   return LV_EXIT_OK;
 }

@@ -176,7 +176,7 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   dnn_ctx_init(&t->ctx);
   const lv_dims *d = &t->dims;
   size_t nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  t->n_stat = nl * S + 2 * nl * S * Z + 4 + nl + (size_t)t->world;
+  t->n_stat = nl * S + 2 * nl * S * Z + 4 + nl + 1 + (size_t)t->world;
   t->grad_pad = reducer_stat_offset(t->lay.n_param_floats, t->world);
   t->n_red = reducer_buffer_floats(t->lay.n_param_floats, t->n_stat, t->world);
   t->params = alloc_f(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
@@ -187,7 +187,8 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   t->key_sums = t->n_s + nl * S;
   t->rkeys = t->key_sums + nl * S * Z;
   t->counters = t->rkeys + nl * S * Z;
-  t->rank_time = t->counters + 4 + nl;
+  t->stop_vote = t->counters + 4 + nl;
+  t->rank_time = t->stop_vote + 1;
   if (need_train) {
     size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
     t->rd = reducer_create(t->red, t->lay.n_param_floats, t->n_stat, bucket_floats, (int)c->dist.zero);
@@ -233,11 +234,11 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
   if (need_train && dist_is_root()) {
     mkdir_p(c->run.dir);
-    char path[LV_CONFIG_PATH_MAX + 32];
+    char *path = t->metrics_path;
     if (c->log.metrics[0])
-      snprintf(path, sizeof path, "%s", c->log.metrics);
+      snprintf(path, sizeof t->metrics_path, "%s", c->log.metrics);
     else
-      snprintf(path, sizeof path, "%s/metrics.jsonl", c->run.dir);
+      snprintf(path, sizeof t->metrics_path, "%s/metrics.jsonl", c->run.dir);
     t->metrics = fopen(path, "a");
     if (!t->metrics) DIE_INPUT("log.metrics: cannot open %s for appending", path);
   }

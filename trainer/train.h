@@ -33,7 +33,7 @@ typedef struct {
   lv_split train, val;
   float *params, *m, *v, *state;
   float *red;                /* the reduction buffer: [grads | pad | n_s | key_sums | reseed keys | counters | rank times] */
-  float *grads, *n_s, *key_sums, *rkeys, *counters, *rank_time;
+  float *grads, *n_s, *key_sums, *rkeys, *counters, *stop_vote, *rank_time;
   size_t n_red, n_stat, grad_pad;
   reducer *rd;
   red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
@@ -43,6 +43,9 @@ typedef struct {
   int last_micro;            /* backward of the step's last micro-batch: gradients may be reduced */
   double prev_compute_s;     /* this rank's compute time of the previous step (straggler hint) */
   double t_start, steps_timed, time_timed;
+  int64_t samples_seen;      /* global samples consumed so far: the data-order state */
+  int64_t restart_count;     /* times this run was resumed */
+  int stop_requested;        /* after the step: every rank voted through the statistics reduction */
   lv_model *model;
   int64_t *perm, perm_epoch; /* data order of the current epoch */
   int64_t *gidx;             /* (Bg) this step's global batch, in global-batch order */
@@ -50,6 +53,7 @@ typedef struct {
   int64_t *reseed_pos;       /* (n_layers, S): position in that row */
   uint8_t *maybe;            /* (S) re-seed candidates of one layer */
   FILE *metrics;
+  char metrics_path[LV_CONFIG_PATH_MAX + 32];
   char nonfinite_where[128]; /* where this step's first NaN/Inf appeared */
   double flops_per_token;
 } lv_trainer;
@@ -64,5 +68,12 @@ int trainer_run(lv_trainer *t);
 /* Collective. Mean loss / accuracy (or bits per token) over a split (max_batches 0 = all). */
 void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens);
 void trainer_free(lv_trainer *t);
+/* Collective (trainer/ckpt_run.c). checkpoint.resume: "" -> 0 (fresh); "auto" -> the newest valid
+ * checkpoint of run.dir, or 0 if none; a path -> that file. Loads parameters, codebooks, AdamW
+ * moments (this rank's ranges) and the data-order state; refuses shape-changing config changes.
+ * Returns the number of steps already done. */
+int64_t trainer_resume(lv_trainer *t);
+/* Collective. Writes <run.dir>/ckpt_<step>.h5 atomically and rotates old ones. */
+void trainer_checkpoint(lv_trainer *t, int64_t step);
 
 #endif

@@ -1,0 +1,43 @@
+/* Shared by io/checkpoint_{write,read,dir}.c: how a rank's part of a tensor is described. */
+#ifndef LONGVQ_CHECKPOINT_INTERNAL_H
+#define LONGVQ_CHECKPOINT_INTERNAL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/checkpoint.h"
+
+/* Target chunk size in floats (default 1 << 20 = 4 MiB): chunks are whole rows, one fletcher32
+ * checksum each. A variable so that tests can make tensors span many chunks. */
+extern int64_t lv_ckpt_chunk_floats;
+
+/* A run of a tensor's flattened elements [a, b) that lives at buf[mem .. mem + b - a) of a flat buffer. */
+typedef struct {
+  int64_t a, b;
+  size_t mem;
+} lv_ckpt_piece;
+
+/* The pieces of tensor t covered by ranges (floats of the flat buffer; ranges[k] starts at
+ * range_off[k] of the compact buffer), sorted by a. out needs n_ranges entries. Returns the count. */
+int lv_ckpt_pieces(const lv_tensor *t, const red_range *ranges, const size_t *range_off, int n_ranges,
+                   lv_ckpt_piece *out);
+/* Selects the union of the pieces in `space` (the tensor's dataspace, 1-D or 2-D row-major): a
+ * flat run becomes up to three hyperslabs (partial first row, whole rows, partial last row).
+ * Returns the number of elements selected. */
+int64_t lv_ckpt_select(hid_t space, const lv_tensor *t, const lv_ckpt_piece *p, int n);
+/* Chunk dimensions of tensor t (whole rows, about lv_ckpt_chunk_floats); returns floats per chunk. */
+int64_t lv_ckpt_chunk_dims(const lv_tensor *t, hsize_t *dims);
+/* HDF5 error printing must be off (H5Eset_auto2) around these: they report, never abort. */
+/* Opens path read-only (serial driver): the id, or -1 and err = "<path>: no such file" / "cannot open". */
+hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap);
+/* Checks format/format_version and the run attributes, fills meta (not config_yaml). 0, or 1 + err. */
+int lv_ckpt_check_attrs(hid_t file, const char *path, lv_ckpt_meta *meta, char *err, size_t cap);
+/* /config into *out (malloc'd, also on failure: free it). 0, or 1 + err. */
+int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, size_t cap);
+/* "<dir>/latest" := name, atomically and durably (tmp + fsync + rename + dir fsync). */
+void lv_ckpt_write_latest(const char *dir, const char *name);
+/* 1 if `name` is "ckpt_<digits>.h5" (then *step is set); 2 if it is that plus ".tmp"; else 0. */
+int lv_ckpt_parse_name(const char *name, int64_t *step);
+
+#endif

@@ -1,0 +1,277 @@
+/* lv_ckpt_read: every rank reads what it needs with its own (serial) HDF5 handle, so that a
+ * corrupt file can fail on one rank without leaving the others in a collective; the ranks then
+ * agree on the first error. Nothing here aborts on a bad file: every problem becomes a message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/checkpoint_internal.h"
+#include "io/dataset_internal.h"
+#include "io/model_io.h"
+#include "trainer/check.h"
+#include "trainer/dist_io.h"
+
+hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap) {
+  if (access(path, F_OK) != 0) {
+    snprintf(err, cap, "%s: no such file", path);
+    return -1;
+  }
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) snprintf(err, cap, "%s: cannot open as HDF5 (%s)", path, lv_h5_detail());
+  return file;
+}
+
+/* Integer attribute: 1 read, 0 absent, -1 present but not a readable integer. */
+static int attr_int(hid_t obj, const char *name, hid_t mem_type, void *out) {
+  htri_t e = H5Aexists(obj, name);
+  if (e == 0) return 0;
+  hid_t a = e > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1, t = a >= 0 ? H5Aget_type(a) : -1;
+  int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, mem_type, out) >= 0;
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return ok ? 1 : -1;
+}
+
+/* String attribute (fixed or variable length) into out: 1, 0 absent, -1 unreadable. */
+static int attr_str(hid_t obj, const char *name, char *out, size_t cap) {
+  htri_t e = H5Aexists(obj, name);
+  if (e == 0) return 0;
+  hid_t a = e > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1, t = a >= 0 ? H5Aget_type(a) : -1;
+  int ok = 0;
+  if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+    if (H5Tis_variable_str(t) > 0) {
+      char *s = NULL;
+      ok = H5Aread(a, t, &s) >= 0 && s;
+      if (ok) snprintf(out, cap, "%s", s);
+      if (s) H5free_memory(s);
+    } else {
+      size_t n = H5Tget_size(t);
+      char *s = calloc(n + 1, 1);
+      CHECK_ALLOC(s);
+      ok = H5Aread(a, t, s) >= 0;
+      if (ok) snprintf(out, cap, "%s", s);
+      free(s);
+    }
+  }
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return ok ? 1 : -1;
+}
+
+int lv_ckpt_check_attrs(hid_t file, const char *path, lv_ckpt_meta *meta, char *err, size_t cap) {
+  char fmt[256] = "";
+  int rc = attr_str(file, "format", fmt, sizeof fmt);
+  if (rc <= 0) {
+    snprintf(err, cap, "%s: not a longvq checkpoint (%s root attribute 'format')", path, rc ? "unreadable" : "no");
+    return 1;
+  }
+  if (strcmp(fmt, LV_CKPT_FORMAT) != 0) {
+    snprintf(err, cap, "%s: not a longvq checkpoint (format '%s', expected '%s')", path, fmt, LV_CKPT_FORMAT);
+    return 1;
+  }
+  int64_t ver = 0, world = 0, zero = 0;
+  if (attr_int(file, "format_version", H5T_NATIVE_INT64, &ver) <= 0 || ver < 1) {
+    snprintf(err, cap, "%s: missing or bad root attribute 'format_version'", path);
+    return 1;
+  }
+  if (ver > LV_CKPT_VERSION) {
+    snprintf(err, cap, "%s: checkpoint format_version %lld is newer than this build reads (%d): use a newer longvq",
+             path, (long long)ver, LV_CKPT_VERSION);
+    return 1;
+  }
+  const struct {
+    const char *name;
+    void *dst;
+    hid_t type;
+    int64_t min, max;
+  } want[] = {
+      {"step", &meta->step, H5T_NATIVE_INT64, 0, INT64_MAX},
+      {"samples_seen", &meta->samples_seen, H5T_NATIVE_INT64, 0, INT64_MAX},
+      {"seed", &meta->seed, H5T_NATIVE_UINT64, 0, 0},
+      {"world_size", &world, H5T_NATIVE_INT64, 1, 1 << 24},
+      {"zero", &zero, H5T_NATIVE_INT64, 0, 1},
+      {"restart_count", &meta->restart_count, H5T_NATIVE_INT64, 0, INT64_MAX},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    rc = attr_int(file, want[i].name, want[i].type, want[i].dst);
+    if (rc <= 0) {
+      snprintf(err, cap, "%s: %s root attribute '%s'", path, rc ? "unreadable" : "missing", want[i].name);
+      return 1;
+    }
+    int64_t val = want[i].type == H5T_NATIVE_INT64 ? *(int64_t *)want[i].dst : 0;
+    if (want[i].type == H5T_NATIVE_INT64 && (val < want[i].min || val > want[i].max)) {
+      snprintf(err, cap, "%s: root attribute '%s' is %lld, outside [%lld, %lld]", path, want[i].name, (long long)val,
+               (long long)want[i].min, (long long)want[i].max);
+      return 1;
+    }
+  }
+  meta->world_size = (int)world;
+  meta->zero = (int)zero;
+  return 0;
+}
+
+int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, size_t cap) {
+  hid_t ds = lv_h5_open_quiet(file, "/config"), t = ds >= 0 ? H5Dget_type(ds) : -1;
+  int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0;
+  if (!ok) {
+    snprintf(err, cap, "%s: %s /config (the YAML text)", path, ds < 0 ? "missing" : "unreadable");
+  } else {
+    hid_t sp = H5Dget_space(ds);
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    size_t n = H5Tget_size(t);
+    *out = calloc(n * (np > 0 ? (size_t)np : 1) + 1, 1);
+    CHECK_ALLOC(*out);
+    ok = np == 1 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0;
+    if (!ok) snprintf(err, cap, "%s: /config cannot be read (checksum mismatch or truncated file: %s)", path,
+                      lv_h5_detail());
+    if (sp >= 0) H5Sclose(sp);
+  }
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  return ok ? 0 : 1;
+}
+
+/* A whole tensor of /model into dst. */
+static int read_full(hid_t file, const char *path, const lv_tensor *t, float *dst, char *err, size_t cap) {
+  char h5[3 * LV_NAME_MAX];
+  lv_model_h5path(t->name, h5, sizeof h5);
+  hid_t ds = lv_h5_open_quiet(file, h5);
+  if (ds < 0) {
+    snprintf(err, cap, "%s: missing tensor %s (%s)", path, t->name, h5);
+    return 1;
+  }
+  int bad = lv_h5_check_shape(ds, t, path, "tensor ", err, cap);
+  if (!bad) bad = lv_h5_read_quiet(ds, H5S_ALL, H5S_ALL, dst, t, path, "tensor ", err, cap);
+  H5Dclose(ds);
+  return bad;
+}
+
+/* This rank's ranges of one moment tensor, through stage, into the compact buffer dst. */
+static int read_part(hid_t file, const char *path, const char *which, const lv_tensor *t, float *dst,
+                     const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float *stage,
+                     char *err, size_t cap) {
+  char h5[3 * LV_NAME_MAX], what[64], prefix[64];
+  snprintf(prefix, sizeof prefix, "/optimizer/%s", which);
+  snprintf(what, sizeof what, "optimizer tensor %s of ", which);
+  lv_h5_tensor_path(prefix, t->name, h5, sizeof h5);
+  hid_t ds = lv_h5_open_quiet(file, h5);
+  if (ds < 0) {
+    snprintf(err, cap, "%s: missing %s%s (%s)", path, what, t->name, h5);
+    return 1;
+  }
+  int bad = lv_h5_check_shape(ds, t, path, what, err, cap);
+  int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, pc);
+  if (!bad && np > 0) {
+    hid_t fspace, mspace;
+    CHECK_H5(fspace = H5Dget_space(ds));
+    hsize_t n = (hsize_t)lv_ckpt_select(fspace, t, pc, np);
+    CHECK_H5(mspace = H5Screate_simple(1, &n, NULL));
+    bad = lv_h5_read_quiet(ds, mspace, fspace, stage, t, path, what, err, cap);
+    size_t at = 0;
+    for (int i = 0; i < np && !bad; i++) {
+      memcpy(dst + pc[i].mem, stage + at, sizeof(float) * (size_t)(pc[i].b - pc[i].a));
+      at += (size_t)(pc[i].b - pc[i].a);
+    }
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+  }
+  H5Dclose(ds);
+  return bad;
+}
+
+typedef struct {
+  const lv_layout *lay;
+  char extra[3 * LV_NAME_MAX];
+} extras_ctx;
+
+static herr_t find_extra(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+  (void)obj;
+  extras_ctx *x = data;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  char nm[3 * LV_NAME_MAX];
+  snprintf(nm, sizeof nm, "%s", name);
+  for (char *c = nm; *c; c++)
+    if (*c == '/') *c = '.';
+  if (lv_layout_find(x->lay, nm, NULL)) return 0;
+  snprintf(x->extra, sizeof x->extra, "%s", nm);
+  return 1;
+}
+
+static int read_all(hid_t file, const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
+                    const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char **cfg,
+                    char *err, size_t cap) {
+  if (lv_ckpt_check_attrs(file, path, meta, err, cap) || lv_ckpt_read_config(file, path, cfg, err, cap)) return 1;
+  for (int i = 0; i < lay->n_params; i++)
+    if (read_full(file, path, &lay->params[i], params + lay->params[i].offset, err, cap)) return 1;
+  for (int i = 0; i < lay->n_state; i++)
+    if (read_full(file, path, &lay->state[i], state + lay->state[i].offset, err, cap)) return 1;
+  extras_ctx x = {lay, ""};
+  hid_t g = H5Gopen2(file, "/model", H5P_DEFAULT);
+  herr_t r = g >= 0 ? H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, find_extra, &x, H5O_INFO_BASIC) : -1;
+  if (g >= 0) H5Gclose(g);
+  if (r != 0) {
+    if (x.extra[0])
+      snprintf(err, cap, "%s: has tensor %s, which the configured model does not have", path, x.extra);
+    else
+      snprintf(err, cap, "%s: cannot list /model (%s)", path, lv_h5_detail());
+    return 1;
+  }
+  if (!m || !v) return 0;
+  for (int k = 0; k < n_ranges; k++) { /* padding floats between tensors keep zero moments */
+    memset(m + range_off[k], 0, sizeof(float) * (ranges[k].hi - ranges[k].lo));
+    memset(v + range_off[k], 0, sizeof(float) * (ranges[k].hi - ranges[k].lo));
+  }
+  size_t max_numel = 1;
+  for (int i = 0; i < lay->n_params; i++)
+    if ((size_t)lay->params[i].numel > max_numel) max_numel = (size_t)lay->params[i].numel;
+  float *stage = malloc(sizeof(float) * max_numel);
+  lv_ckpt_piece *pc = malloc(sizeof(lv_ckpt_piece) * (size_t)(n_ranges + 1));
+  CHECK_ALLOC(stage);
+  CHECK_ALLOC(pc);
+  int bad = 0;
+  for (int i = 0; i < lay->n_params && !bad; i++)
+    bad = read_part(file, path, "exp_avg", &lay->params[i], m, ranges, range_off, n_ranges, pc, stage, err, cap) ||
+          read_part(file, path, "exp_avg_sq", &lay->params[i], v, ranges, range_off, n_ranges, pc, stage, err, cap);
+  free(stage);
+  free(pc);
+  return bad;
+}
+
+int lv_ckpt_read(const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
+                 const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char *err,
+                 size_t cap) {
+  H5E_auto2_t fn;
+  void *cd;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &cd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  char *cfg = NULL;
+  lv_ckpt_meta got = {0};
+  int bad = 1;
+  hid_t file = lv_ckpt_open_quiet(path, err, cap);
+  if (file >= 0) {
+    bad = read_all(file, path, lay, params, state, m, v, ranges, range_off, n_ranges, &got, &cfg, err, cap);
+    H5Fclose(file);
+  }
+  H5Eset_auto2(H5E_DEFAULT, fn, cd);
+  if (dist_io_agree_error(bad, err, cap)) {
+    free(cfg);
+    return 1;
+  }
+  got.config_yaml = cfg;
+  *meta = got;
+  return 0;
+}
+
+int lv_ckpt_attr_str(const char *path, const char *name, char *out, size_t cap) {
+  H5E_auto2_t fn;
+  void *cd;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &cd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  char err[64];
+  hid_t file = lv_ckpt_open_quiet(path, err, sizeof err);
+  int rc = file >= 0 ? attr_str(file, name, out, cap) : -1;
+  if (file >= 0) H5Fclose(file);
+  H5Eset_auto2(H5E_DEFAULT, fn, cd);
+  return rc == 1 ? 0 : 1;
+}

@@ -1,0 +1,250 @@
+/* lv_ckpt_write: one checkpoint file, written collectively with parallel HDF5 (see checkpoint.h). */
+#include <libgen.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/checkpoint_internal.h"
+#include "io/dataset_internal.h"
+#include "io/model_io.h"
+#include "trainer/check.h"
+#include "trainer/dist.h"
+#include "trainer/dist_io.h"
+
+typedef struct {
+  hid_t file, gcpl, dxpl;
+  int deflate, rank, world;
+  float *stage;           /* the pieces of one tensor, gathered in file order */
+  lv_ckpt_piece *pc, *own; /* scratch: pieces from the ranges, pieces this rank writes */
+  int64_t stream, pos;    /* replicated data: total floats, position of the current tensor */
+} wctx;
+
+static int g_deflate = 0;
+void lv_ckpt_set_deflate(int level) { g_deflate = level < 0 ? 0 : level > 9 ? 9 : level; }
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+  return h;
+}
+
+/* Creates the missing groups on the way to h5path, tracking link creation order (spec order). */
+static void make_parents(hid_t file, const char *h5path, hid_t gcpl) {
+  char buf[3 * LV_NAME_MAX];
+  snprintf(buf, sizeof buf, "%s", h5path);
+  for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+    *p = '\0';
+    htri_t e = H5Lexists(file, buf, H5P_DEFAULT);
+    CHECK_H5(e);
+    if (!e) {
+      hid_t g;
+      CHECK_H5(g = H5Gcreate2(file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT));
+      CHECK_H5(H5Gclose(g));
+    }
+    *p = '/';
+  }
+}
+
+/* Replicated data: chunk c of this tensor goes to the rank whose share of the whole stream of
+ * replicated floats holds the chunk's first float (contiguous, balanced shares). */
+static int own_chunks(wctx *w, const lv_tensor *t, const lv_ckpt_piece *src, int ns, lv_ckpt_piece *out) {
+  hsize_t cd[2];
+  int64_t cf = lv_ckpt_chunk_dims(t, cd), lo = -1, hi = -1;
+  for (int64_t s = 0; s < t->numel; s += cf) {
+    int64_t owner = (w->pos + s) / ((w->stream + w->world - 1) / w->world);
+    if (owner != w->rank) continue;
+    if (lo < 0) lo = s;
+    hi = s + cf < t->numel ? s + cf : t->numel;
+  }
+  w->pos += t->numel;
+  int n = 0;
+  for (int i = 0; i < ns && lo >= 0; i++) { /* intersect the owned span [lo, hi) with the pieces */
+    int64_t a = src[i].a > lo ? src[i].a : lo, b = src[i].b < hi ? src[i].b : hi;
+    if (a < b) out[n++] = (lv_ckpt_piece){a, b, src[i].mem + (size_t)(a - src[i].a)};
+  }
+  return n;
+}
+
+/* Creates prefix/<t's sub-path> and writes this rank's part of it from buf (collective). */
+static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const float *buf, const red_range *ranges,
+                         const size_t *range_off, int n_ranges, int replicated) {
+  char path[3 * LV_NAME_MAX];
+  lv_h5_tensor_path(prefix, t->name, path, sizeof path);
+  make_parents(w->file, path, w->gcpl);
+  hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]}, cd[2];
+  lv_ckpt_chunk_dims(t, cd);
+  hid_t dcpl, fspace, mspace, ds;
+  CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+  CHECK_H5(H5Pset_chunk(dcpl, t->ndim, cd));
+  if (w->deflate > 0) CHECK_H5(H5Pset_deflate(dcpl, (unsigned)w->deflate));
+  CHECK_H5(H5Pset_fletcher32(dcpl)); /* last: the checksum covers the stored (compressed) bytes */
+  CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
+  CHECK_H5(fspace = H5Screate_simple(t->ndim, dims, NULL));
+  CHECK_H5(ds = H5Dcreate2(w->file, path, H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, w->pc);
+  lv_ckpt_piece *p = w->pc;
+  if (replicated) {
+    np = own_chunks(w, t, w->pc, np, w->own);
+    p = w->own;
+  }
+  int64_t n = lv_ckpt_select(fspace, t, p, np), at = 0;
+  for (int i = 0; i < np; i++) {
+    memcpy(w->stage + at, buf + p[i].mem, sizeof(float) * (size_t)(p[i].b - p[i].a));
+    at += p[i].b - p[i].a;
+  }
+  hsize_t mn = (hsize_t)(n > 0 ? n : 1);
+  CHECK_H5(mspace = H5Screate_simple(1, &mn, NULL));
+  if (n == 0) CHECK_H5(H5Sselect_none(mspace));
+  CHECK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, w->dxpl, w->stage));
+  CHECK_H5(H5Sclose(mspace));
+  CHECK_H5(H5Sclose(fspace));
+  CHECK_H5(H5Dclose(ds));
+  CHECK_H5(H5Pclose(dcpl));
+}
+
+/* /config: one fixed-length string in a chunked, checksummed 1-element dataset; rank 0 writes it. */
+static void write_config(wctx *w, const char *yaml) {
+  hid_t type, space, dcpl, ds;
+  hsize_t one = 1;
+  CHECK_H5(type = H5Tcopy(H5T_C_S1));
+  CHECK_H5(H5Tset_size(type, strlen(yaml) + 1));
+  CHECK_H5(space = H5Screate_simple(1, &one, NULL));
+  CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+  CHECK_H5(H5Pset_chunk(dcpl, 1, &one));
+  CHECK_H5(H5Pset_fletcher32(dcpl));
+  CHECK_H5(ds = H5Dcreate2(w->file, "/config", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  if (w->rank != 0) CHECK_H5(H5Sselect_none(space));
+  CHECK_H5(H5Dwrite(ds, type, space, space, w->dxpl, yaml));
+  CHECK_H5(H5Dclose(ds));
+  CHECK_H5(H5Pclose(dcpl));
+  CHECK_H5(H5Sclose(space));
+  CHECK_H5(H5Tclose(type));
+}
+
+static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
+  char created[64] = "";
+  if (dist_is_root()) {
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+  }
+  dist_bcast_bytes(created, sizeof created); /* attributes must be identical on every rank */
+  lv_h5_attr_fixed_str(file, "format", LV_CKPT_FORMAT);
+  lv_attr_write_i64(file, "format_version", LV_CKPT_VERSION);
+  lv_attr_write_i64(file, "step", meta->step);
+  lv_attr_write_i64(file, "samples_seen", meta->samples_seen);
+  lv_attr_write_u64(file, "seed", meta->seed);
+  lv_attr_write_i64(file, "world_size", dist_size()); /* the truth, whatever meta says */
+  lv_attr_write_i64(file, "zero", meta->zero);
+  lv_attr_write_i64(file, "restart_count", meta->restart_count);
+  lv_h5_attr_fixed_str(file, "build", LONGVQ_VERSION " (git " LONGVQ_GIT ")");
+  lv_h5_attr_fixed_str(file, "created", created);
+}
+
+/* Are the ranges the same on every rank (replicated moments), and do they cover what they must? */
+static int check_ranges(const lv_layout *lay, const red_range *ranges, int n_ranges, lv_ckpt_piece *pc,
+                        const size_t *range_off) {
+  uint64_t h = fnv(1469598103934665603ull, &n_ranges, sizeof n_ranges);
+  for (int k = 0; k < n_ranges; k++) h = fnv(h, &ranges[k], sizeof ranges[k]);
+  int replicated = dist_all_equal_u64(h);
+  int64_t have[2] = {0, 0}; /* floats of trained tensors covered here; their total */
+  for (int i = 0; i < lay->n_params; i++) {
+    int np = lv_ckpt_pieces(&lay->params[i], ranges, range_off, n_ranges, pc);
+    for (int j = 0; j < np; j++) have[0] += pc[j].b - pc[j].a;
+    have[1] += lay->params[i].numel;
+  }
+  if (replicated && have[0] != have[1])
+    DIE("checkpoint: the optimizer ranges cover %lld of the %lld trained floats", (long long)have[0],
+        (long long)have[1]);
+  if (!replicated) {
+    int64_t sum = have[0];
+    dist_sum_i64(&sum, 1);
+    if (sum != have[1])
+      DIE("checkpoint: the ranks' optimizer ranges cover %lld floats, the %lld trained floats need to be covered "
+          "exactly once", (long long)sum, (long long)have[1]);
+  }
+  return replicated;
+}
+
+void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, const float *state,
+                   const float *m, const float *v, const red_range *ranges, const size_t *range_off, int n_ranges,
+                   const lv_ckpt_meta *meta) {
+  int64_t mv[7] = {meta->step, meta->samples_seen, (int64_t)meta->seed, meta->world_size, meta->zero,
+                   meta->restart_count, g_deflate};
+  if (!dist_all_equal_u64(fnv(1469598103934665603ull, mv, sizeof mv)))
+    DIE("%s: the checkpoint metadata (step, samples_seen, ...) differs between ranks", path);
+  wctx w = {.deflate = g_deflate, .rank = dist_rank(), .world = dist_size()};
+  size_t max_numel = 1, max_pieces = (size_t)n_ranges + 1;
+  for (int i = 0; i < lay->n_params; i++)
+    if ((size_t)lay->params[i].numel > max_numel) max_numel = (size_t)lay->params[i].numel;
+  for (int i = 0; i < lay->n_state; i++)
+    if ((size_t)lay->state[i].numel > max_numel) max_numel = (size_t)lay->state[i].numel;
+  w.stage = malloc(sizeof(float) * max_numel);
+  w.pc = malloc(sizeof(lv_ckpt_piece) * max_pieces);
+  w.own = malloc(sizeof(lv_ckpt_piece) * max_pieces);
+  CHECK_ALLOC(w.stage);
+  CHECK_ALLOC(w.pc);
+  CHECK_ALLOC(w.own);
+  int replicated = check_ranges(lay, ranges, n_ranges, w.pc, range_off);
+  char *yaml = dist_io_bcast_str(meta->config_yaml ? meta->config_yaml : "");
+
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  hid_t fapl, fcpl;
+  CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+  CHECK_H5(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL));
+  CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
+  CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  /* 1.10 format: checksummed object headers and chunk indexes, not only checksummed data */
+  CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
+  CHECK_H5(fcpl = H5Pcreate(H5P_FILE_CREATE));
+  CHECK_H5(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
+  CHECK_H5(H5Pset_attr_phase_change(fcpl, 32, 24)); /* root attributes stay in the checksummed header */
+  CHECK_H5(H5Pset_link_phase_change(fcpl, 1000, 800));
+  CHECK_H5(w.gcpl = H5Pcreate(H5P_GROUP_CREATE));
+  CHECK_H5(H5Pset_link_creation_order(w.gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
+  /* links stay in the (checksummed) group headers, not in a fractal heap whose blocks are unchecked */
+  CHECK_H5(H5Pset_link_phase_change(w.gcpl, 1000, 800));
+  CHECK_H5(w.dxpl = H5Pcreate(H5P_DATASET_XFER));
+  CHECK_H5(H5Pset_dxpl_mpio(w.dxpl, H5FD_MPIO_COLLECTIVE)); /* parallel writes of filtered data need it */
+  CHECK_H5(w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl));
+  write_attrs(w.file, meta);
+  write_config(&w, yaml);
+
+  /* The stream of replicated floats, split evenly among the ranks in chunk units. */
+  size_t np_floats = 0, ns_floats = 0;
+  for (int i = 0; i < lay->n_params; i++) np_floats += (size_t)lay->params[i].numel;
+  for (int i = 0; i < lay->n_state; i++) ns_floats += (size_t)lay->state[i].numel;
+  w.stream = (int64_t)(np_floats + ns_floats + (replicated ? 2 * np_floats : 0));
+  red_range all_p = {0, lay->n_param_floats}, all_s = {0, lay->n_state_floats};
+  size_t zero_off = 0;
+  for (int i = 0; i < lay->n_params; i++) write_tensor(&w, "/model", &lay->params[i], params, &all_p, &zero_off, 1, 1);
+  for (int i = 0; i < lay->n_state; i++) write_tensor(&w, "/model", &lay->state[i], state, &all_s, &zero_off, 1, 1);
+  for (int i = 0; i < lay->n_params; i++)
+    write_tensor(&w, "/optimizer/exp_avg", &lay->params[i], m, ranges, range_off, n_ranges, replicated);
+  for (int i = 0; i < lay->n_params; i++)
+    write_tensor(&w, "/optimizer/exp_avg_sq", &lay->params[i], v, ranges, range_off, n_ranges, replicated);
+
+  CHECK_H5(H5Fflush(w.file, H5F_SCOPE_GLOBAL)); /* MPI_File_sync on every rank */
+  CHECK_H5(H5Fclose(w.file));
+  CHECK_H5(H5Pclose(w.dxpl));
+  CHECK_H5(H5Pclose(w.gcpl));
+  CHECK_H5(H5Pclose(fcpl));
+  CHECK_H5(H5Pclose(fapl));
+  free(w.stage);
+  free(w.pc);
+  free(w.own);
+  free(yaml);
+  dist_barrier(); /* every rank's data is on disk before the file gets its final name */
+  if (dist_is_root()) {
+    lv_fsync_path(tmp);
+    lv_rename_durable(tmp, path);
+    char d[4200], b[4200];
+    snprintf(d, sizeof d, "%s", path);
+    snprintf(b, sizeof b, "%s", path);
+    lv_ckpt_write_latest(dirname(d), basename(b));
+  }
+  dist_barrier(); /* nobody reports the checkpoint saved before it is durable */
+}

@@ -1,0 +1,128 @@
+/* Checkpoints in the training run: resume (auto / a file), periodic and signal-driven saves,
+ * rotation, and the config-compatibility rules at resume. The file format is io/checkpoint.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "io/model_io.h"
+#include "trainer/check.h"
+#include "trainer/dist.h"
+#include "trainer/log.h"
+#include "trainer/train.h"
+
+#include <time.h>
+
+static double lv_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Compares the checkpoint's config with the current one: a change of a shape key is refused
+ * (the parameters would not fit), other changes are listed and accepted. Collective. */
+static void check_compatible(lv_trainer *t, const char *path, const char *yaml) {
+  lv_config old;
+  lv_config_defaults(&old);
+  char src[LV_CONFIG_PATH_MAX + 128];
+  snprintf(src, sizeof src, "<checkpoint %s>", path);
+  int bad = lv_config_load_string(&old, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
+  if (bad) DIE_INPUT("%s: its stored config does not load (see above)", path);
+  const char *names[128];
+  int n = lv_config_diff(&old, &t->cfg, LV_KEY_SHAPE, names, 128);
+  if (n > 0) {
+    if (dist_is_root()) {
+      fprintf(stderr, "longvq: error: cannot resume from %s: the config changes the model's shape:", path);
+      for (int i = 0; i < n && i < 128; i++) {
+        const lv_key *k = lv_config_find_key(names[i]);
+        char a[256], b[256];
+        lv_config_format_value(&old, k, a, sizeof a);
+        lv_config_format_value(&t->cfg, k, b, sizeof b);
+        fprintf(stderr, "%s %s (%s -> %s)", i ? "," : "", names[i], a, b);
+      }
+      fprintf(stderr, "\n");
+    }
+    dist_finalize();
+    exit(LV_EXIT_USAGE);
+  }
+  n = lv_config_diff(&old, &t->cfg, 0, names, 128);
+  for (int i = 0; i < n && i < 128; i++) {
+    if (!strcmp(names[i], "checkpoint.resume")) continue;
+    const lv_key *k = lv_config_find_key(names[i]);
+    char a[256], b[256];
+    lv_config_format_value(&old, k, a, sizeof a);
+    lv_config_format_value(&t->cfg, k, b, sizeof b);
+    log_info("resume: config change accepted: %s: %s -> %s", names[i], a, b);
+  }
+}
+
+/* Rank 0: drop the metric lines of steps after `step` (work lost since that checkpoint, redone now),
+ * so the file reads as one run. Rewritten through a temporary file and a rename. */
+static void trim_metrics(lv_trainer *t, int64_t step) {
+  if (!dist_is_root() || !t->metrics) return;
+  fclose(t->metrics);
+  char tmp[sizeof t->metrics_path + 8];
+  snprintf(tmp, sizeof tmp, "%s.tmp", t->metrics_path);
+  FILE *in = fopen(t->metrics_path, "r"), *out = fopen(tmp, "w");
+  if (!in || !out) DIE("%s: cannot rewrite the metrics file", t->metrics_path);
+  char line[8192];
+  while (fgets(line, sizeof line, in)) {
+    const char *p = strstr(line, "\"step\": ");
+    if (p && strtoll(p + 8, NULL, 10) > step) continue;
+    fputs(line, out);
+  }
+  fclose(in);
+  if (fclose(out) != 0 || rename(tmp, t->metrics_path) != 0) DIE("%s: cannot rewrite the metrics file", t->metrics_path);
+  t->metrics = fopen(t->metrics_path, "a");
+  if (!t->metrics) DIE("%s: cannot reopen the metrics file", t->metrics_path);
+}
+
+int64_t trainer_resume(lv_trainer *t) {
+  const char *want = t->cfg.checkpoint.resume;
+  if (!want[0]) return 0;
+  char path[LV_CONFIG_PATH_MAX + 64];
+  if (!strcmp(want, "auto")) {
+    if (lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path) != 0) {
+      log_info("resume auto: no checkpoint in %s, starting fresh", t->cfg.run.dir);
+      return 0;
+    }
+  } else {
+    snprintf(path, sizeof path, "%s", want);
+  }
+  /* The config first: a shape change is reported by its keys, not as a tensor mismatch. */
+  char *yaml = lv_model_read_config(path);
+  if (yaml) {
+    check_compatible(t, path, yaml);
+    free(yaml);
+  }
+  lv_ckpt_meta meta;
+  memset(&meta, 0, sizeof meta);
+  char err[1024];
+  int bad = lv_ckpt_read(path, &t->lay, t->params, t->state, t->m, t->v, t->shard, t->shard_off, t->n_shard, &meta,
+                         err, sizeof err);
+  if (bad) DIE_INPUT("checkpoint.resume: %s", err);
+  free((void *)meta.config_yaml);
+  if (meta.seed != (uint64_t)t->cfg.run.seed)
+    DIE_INPUT("run.seed: %s was written with seed %llu, the config says %lld (the data order and dropout would "
+              "change)", path, (unsigned long long)meta.seed, (long long)t->cfg.run.seed);
+  t->samples_seen = meta.samples_seen;
+  t->restart_count = meta.restart_count + 1;
+  lv_model_set_codebooks(t->model, t->state);
+  trim_metrics(t, meta.step);
+  log_info("resumed from %s: step %lld, %lld samples seen, written by %d rank(s)%s; restart %lld", path,
+           (long long)meta.step, (long long)meta.samples_seen, meta.world_size, meta.zero ? " with ZeRO-1" : "",
+           (long long)t->restart_count);
+  return meta.step;
+}
+
+void trainer_checkpoint(lv_trainer *t, int64_t step) {
+  char path[LV_CONFIG_PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/ckpt_%08lld.h5", t->cfg.run.dir, (long long)step);
+  lv_ckpt_meta meta = {step, t->samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
+                       t->restart_count, t->config_yaml};
+  double t0 = lv_now_s();
+  lv_ckpt_write(path, &t->lay, t->params, t->state, t->m, t->v, t->shard, t->shard_off, t->n_shard, &meta);
+  if (dist_is_root()) lv_ckpt_rotate(t->cfg.run.dir, t->cfg.checkpoint.keep, t->cfg.checkpoint.keep_every);
+  log_info("checkpoint %s saved (step %lld, %.2f s)", path, (long long)step, lv_now_s() - t0);
+}

@@ -1,0 +1,24 @@
+#include "trainer/signals.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t g_signal = 0;
+
+static void on_signal(int sig) {
+  if (!g_signal) g_signal = sig;
+}
+
+void lv_signals_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+int lv_signal_pending(void) { return g_signal != 0; }
+int lv_signal_number(void) { return (int)g_signal; }
