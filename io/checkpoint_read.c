@@ -162,17 +162,16 @@ static int read_part(hid_t file, const char *path, const char *which, const lv_t
   }
   int bad = lv_h5_check_shape(ds, t, path, what, err, cap);
   int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, pc);
-  if (!bad && np > 0) {
+  if (!bad && np > 0) { /* into a tensor-shaped stage with the file's selection (fast chunk mapping) */
     hid_t fspace, mspace;
+    hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
     CHECK_H5(fspace = H5Dget_space(ds));
-    hsize_t n = (hsize_t)lv_ckpt_select(fspace, t, pc, np);
-    CHECK_H5(mspace = H5Screate_simple(1, &n, NULL));
+    CHECK_H5(mspace = H5Screate_simple(t->ndim, dims, NULL));
+    lv_ckpt_select(fspace, t, pc, np);
+    lv_ckpt_select(mspace, t, pc, np);
     bad = lv_h5_read_quiet(ds, mspace, fspace, stage, t, path, what, err, cap);
-    size_t at = 0;
-    for (int i = 0; i < np && !bad; i++) {
-      memcpy(dst + pc[i].mem, stage + at, sizeof(float) * (size_t)(pc[i].b - pc[i].a));
-      at += (size_t)(pc[i].b - pc[i].a);
-    }
+    for (int i = 0; i < np && !bad; i++)
+      memcpy(dst + pc[i].mem, stage + pc[i].a, sizeof(float) * (size_t)(pc[i].b - pc[i].a));
     H5Sclose(mspace);
     H5Sclose(fspace);
   }

@@ -7,14 +7,21 @@
  * query is one of the P keys, uniform; the label is the value paired with it (class = value index).
  * Every pair token lies at least M chunks before the chunk of the first query position, so the
  * answer is never in the near (same / previous chunk) window of any query position.
+ * Curriculum (--train-near-fraction X, default 0): a training sample is "near" with probability X:
+ * its pair region is then the query's own chunk (the positions before the first query position)
+ * instead of the first R chunks, so the lookup can be learned with exact attention, whose keys get
+ * gradients; validation and test samples are always far.
  *
  * Token ids: 0 = <pad> (never stored), 1..F fillers, F+1..F+K keys, F+K+1..F+K+V values.
  *
  * Sample i of split s (0 train, 1 val, 2 test) is drawn from the Philox stream
  * (seed, "recall", i, s), 32-bit words taken in order; a uniform integer in [0, n) is
  * floor(word * n / 2^32):
- *   1. P slots out of R*C/2: partial Fisher-Yates over slots 0..n-1, for j = 0..P-1:
- *      r = j + below(n - j), swap(slot[j], slot[r]); pair j goes to slot[j] (tokens 2*slot, 2*slot+1)
+ *   0. the near coin u = word * 2^-32 (always drawn); near iff s is train and u < X
+ *   1. P slots out of n = R*C/2 (far) or n = floor((L - Q - cq*C) / 2) (near; cq = chunk of the
+ *      first query position, slot positions counted from cq*C): partial Fisher-Yates over slots
+ *      0..n-1, for j = 0..P-1: r = j + below(n - j), swap(slot[j], slot[r]); pair j goes to slot[j]
+ *      (tokens base + 2*slot, base + 2*slot + 1 with base = 0 far, cq*C near)
  *   2. P keys out of K: the same partial Fisher-Yates over keys 0..K-1; pair j has key[j]
  *   3. P values: value[j] = below(V)
  *   4. the query pair: below(P)
@@ -30,6 +37,7 @@
 
 typedef struct {
   int64_t L, C, P, K, V, F, M, Q, R;
+  double near;      /* --train-near-fraction */
   uint64_t seed;
 } recall_opts;
 
@@ -68,7 +76,9 @@ static void draw_distinct(cursor *c, int64_t n, int64_t P, int64_t *perm, int64_
 /* Sample i of split s into tok[0..L) (token ids), returns its label. scratch: >= max(R*C/2, K) + 3P. */
 static int32_t gen_sample(const recall_opts *o, int split, int64_t i, int32_t *tok, int64_t *scratch) {
   cursor c = cursor_make(o->seed, (uint32_t)i, (uint32_t)split);
-  const int64_t n_slots = o->R * o->C / 2, P = o->P;
+  const int near = next_word(&c) * 0x1p-32 < o->near && split == 0;
+  const int64_t cq = (o->L - o->Q) / o->C, base = near ? cq * o->C : 0;
+  const int64_t n_slots = near ? (o->L - o->Q - base) / 2 : o->R * o->C / 2, P = o->P;
   int64_t *slot = scratch, *key = slot + P, *val = key + P, *perm = val + P;
   draw_distinct(&c, n_slots, P, perm, slot);
   draw_distinct(&c, o->K, P, perm, key);
@@ -77,8 +87,8 @@ static int32_t gen_sample(const recall_opts *o, int split, int64_t i, int32_t *t
   const int32_t key0 = (int32_t)(1 + o->F), val0 = (int32_t)(1 + o->F + o->K);
   for (int64_t t = 0; t < o->L; t++) tok[t] = 0;
   for (int64_t j = 0; j < P; j++) {
-    tok[2 * slot[j]] = key0 + (int32_t)key[j];
-    tok[2 * slot[j] + 1] = val0 + (int32_t)val[j];
+    tok[base + 2 * slot[j]] = key0 + (int32_t)key[j];
+    tok[base + 2 * slot[j] + 1] = val0 + (int32_t)val[j];
   }
   for (int64_t t = o->L - o->Q; t < o->L; t++) tok[t] = key0 + (int32_t)key[q];
   for (int64_t t = 0; t < o->L; t++)
@@ -105,7 +115,7 @@ static char **make_names(const recall_opts *o, int64_t V_total) {
 int lv_data_recall(int argc, char **argv) {
   lv_data_common c = {.shards = 1};
   int64_t n[3] = {50000, 1000, 1000};
-  recall_opts o = {.L = 256, .C = 16, .P = 8, .K = 16, .V = 16, .F = 1, .M = 8, .Q = 0, .R = 0};
+  recall_opts o = {.L = 256, .C = 16, .P = 8, .K = 16, .V = 16, .F = 1, .M = 8, .Q = 0, .R = 0, .near = 0};
   const lv_opt opts[] = {
       LV_DATA_COMMON_OPTS(c),
       {"--train", LV_OPT_I64, &n[0], "training samples (default 50000)", 1},
@@ -120,6 +130,7 @@ int lv_data_recall(int argc, char **argv) {
       {"--min-distance-chunks", LV_OPT_I64, &o.M, "M: pairs lie >= M chunks before the first query chunk (default 8)", 1},
       {"--query-len", LV_OPT_I64, &o.Q, "Q, copies of the query key at the end (default 0 = --chunk)", 1},
       {"--pair-chunks", LV_OPT_I64, &o.R, "R: pairs lie in the first R chunks (default 0 = all the distance allows)", 1},
+      {"--train-near-fraction", LV_OPT_F64, &o.near, "X: a train sample has its pairs in the query's chunk with probability X (default 0)", 1},
       {NULL, 0, NULL, NULL, 0},
   };
   char prov[1024];
@@ -150,13 +161,19 @@ int lv_data_recall(int argc, char **argv) {
   if (o.P > o.R * o.C / 2)
     DIE_INPUT("data recall: --pairs %lld do not fit in %lld pair slots (--pair-chunks %lld x --chunk %lld / 2)",
               (long long)o.P, (long long)(o.R * o.C / 2), (long long)o.R, (long long)o.C);
+  const int64_t near_slots = (o.L - o.Q - cq * o.C) / 2;
+  if (!(o.near >= 0 && o.near <= 1)) DIE_INPUT("data recall: --train-near-fraction must be in [0, 1]");
+  if (o.near > 0 && o.P > near_slots)
+    DIE_INPUT("data recall: --train-near-fraction: --pairs %lld do not fit in the %lld pair slots of the query's chunk "
+              "before the query (lower --pairs or --query-len)", (long long)o.P, (long long)near_slots);
   /* The provenance was built before the defaults that depend on other options were resolved. */
   snprintf(prov, sizeof prov,
            "--seed %llu --train %lld --val %lld --test %lld --seq-len %lld --chunk %lld --pairs %lld --keys %lld "
-           "--values %lld --fillers %lld --min-distance-chunks %lld --query-len %lld --pair-chunks %lld",
+           "--values %lld --fillers %lld --min-distance-chunks %lld --query-len %lld --pair-chunks %lld "
+           "--train-near-fraction %.17g",
            (unsigned long long)c.seed, (long long)n[0], (long long)n[1], (long long)n[2], (long long)o.L,
            (long long)o.C, (long long)o.P, (long long)o.K, (long long)o.V, (long long)o.F, (long long)o.M,
-           (long long)o.Q, (long long)o.R);
+           (long long)o.Q, (long long)o.R, o.near);
   o.seed = c.seed;
 
   const lv_dtype dt = V_total <= 256 ? LV_DTYPE_U8 : LV_DTYPE_U16;

@@ -2,7 +2,8 @@
  * (default d_model 1024, 8 layers: ~75 M parameters, a ~0.9 GB file with both AdamW moments) and, for
  * comparison, the same number of bytes with plain POSIX write() + fsync() from one process into
  * the same directory. Reads are timed after posix_fadvise(DONTNEED) drops the file from the page
- * cache (clean pages), for both. Prints MB/s (1 MB = 10^6 bytes).
+ * cache (clean pages), for both. Each write starts after sync() with the earlier files deleted, so
+ * that no writeback of a previous file is timed. Prints MB/s (1 MB = 10^6 bytes).
  *
  *   mpirun -np 2 build/tests/bench_checkpoint [--dir D] [--d-model 1024] [--layers 8] [--vocab 256]
  *                                              [--zero 0|1] [--deflate L] [--reps 3]
@@ -124,6 +125,7 @@ int main(int argc, char **argv) {
   double best[4] = {1e30, 1e30, 1e30, 1e30}, mb = 0;
   for (int64_t r = 0; r < reps; r++) {
     lv_ckpt_meta meta = {1, 8, 1, W, (int)zero, 0, "bench: true\n"};
+    if (dist_is_root()) unlink(path), unlink(pplain), sync(); /* start clean: no writeback of earlier files */
     dist_barrier();
     double t0 = now();
     lv_ckpt_write(path, &lay, params, state, m, v, ranges, off, n, &meta);
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
     if (bad) DIE("%s", err);
     free((void *)meta.config_yaml);
     double tp[2] = {0, 0};
-    if (dist_is_root()) plain(pplain, (size_t)(mb * 1e6), tp);
+    if (dist_is_root()) unlink(path), sync(), plain(pplain, (size_t)(mb * 1e6), tp);
     dist_barrier();
     if (dist_is_root())
       printf("rep %lld: longvq write %.2f s read %.2f s | plain write %.2f s read %.2f s\n", (long long)r, tw, tr,

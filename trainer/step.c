@@ -322,7 +322,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
     ju += (size_t)snprintf(jusage + ju, sizeof jusage - ju, "%s%.3f", i ? "," : "", ppl);
   }
   double gflops = t->flops_per_token * tps * 1e-9;
-  double hidden = r->comm_s > 0 ? 1.0 - r->exposed_s / r->comm_s : 1.0;
+  double hidden = r->comm_s > 1e-6 ? 1.0 - r->exposed_s / r->comm_s : 1.0;
   if (hidden < 0) hidden = 0;
   if (!dist_is_root()) return;
   const char *metric = t->train.lm ? "bpt" : "acc";
@@ -335,14 +335,14 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
            "ETA %.0fs | code ppl %s",
            (long long)s, (long long)c->train.steps, r->loss, metric, mval, r->lr, r->grad_norm, tps, gflops, r->compute_s,
            r->comm_s, r->exposed_s, 100.0 * hidden, r->data_s, r->opt_s, r->slowest_compute_s, eta, usage);
-  if (progress && s != c->train.steps && s % c->log.every != 0)
-    log_progress("%s", line);
-  else {
-    if (progress) log_progress_done();
-    printf("%s\n", line);
-    fflush(stdout);
+  int keep = s % c->log.every == 0 || s == 1 || s == c->train.steps; /* a line kept in the log */
+  if (!keep) {
+    if (progress) log_progress("%s", line); /* live line on a terminal, rewritten in place */
+    return;
   }
-  if (s % c->log.every != 0 && s != 1 && s != c->train.steps) return;
+  if (progress) log_progress_done();
+  printf("%s\n", line);
+  fflush(stdout);
   fprintf(t->metrics,
           "{\"step\": %lld, \"loss\": %.7g, \"task_loss\": %.7g, \"%s\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, "
           "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
