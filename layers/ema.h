@@ -48,7 +48,7 @@
  * nc = ceil(L / EMA_CHUNK), ndir = 1 + bidir, Dp = D rounded up to EMA_LANES. */
 size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir);
 /* Floats of scratch used by ema_forward / ema_backward (contents are not kept between calls):
- * O((B + 2) D' N) plus, when bidir, B*L*D for dy shared by the two directions' backward passes. */
+ * about (4B + 2) D' N plus, when bidir, B*L*D for dy shared by the two directions' backward passes. */
 size_t ema_scratch_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir);
 
 void ema_forward(float *out,          /* (B, L, D) */

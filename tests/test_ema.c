@@ -260,7 +260,8 @@ static void padding_and_threads(int bidir) {
   ema_case e;
   case_init(&e, 1, L, D, N, bidir, 55);
   float *x = falloc(L * D), *dl = falloc(P), *al = falloc(P), *be = falloc(P), *ga = falloc(P), *om = falloc(D);
-  float *dout = falloc(L * D), *outp = falloc(L * D), *outv = falloc(L * D), *dxp = falloc(L * D), *dxv = falloc(L * D);
+  float *dout = falloc(L * D), *outp = falloc(L * D), *outv = falloc(L * D);
+  float *dxp = falloc(L * D), *dxv = falloc(L * D);
   float *gpp = falloc(4 * P + D), *gpv = falloc(4 * P + D);
   to_float(x, e.x, L * D); to_float(dl, e.delta, P); to_float(al, e.alpha, P); to_float(be, e.beta, P);
   to_float(ga, e.gamma, P); to_float(om, e.omega, D); to_float(dout, e.R, L * D);
