@@ -54,9 +54,10 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
                    const float *m, const float *v, const red_range *ranges, const size_t *range_off, int n_ranges,
                    const lv_ckpt_meta *meta);
 
-/* Collective. Reads params/state fully on every rank, and m/v for THIS rank's ranges (any
- * decomposition: other world size, with or without ZeRO); moments of padding floats are set to 0.
- * m = v = NULL skips the optimizer (model only). Validates the format and version attributes, the
+/* Collective. Fills params/state fully on every rank (each tensor read by one rank and broadcast),
+ * and m/v for THIS rank's ranges (any decomposition: other world size, with or without ZeRO;
+ * ranges/range_off as for lv_ckpt_write); moments of padding floats are set to 0. m = v = NULL
+ * (on every rank) skips the optimizer (model only). Validates the format and version attributes, the
  * run attributes, every tensor (present, right shape, no tensor the layout lacks) and every
  * checksum of what is read. Returns 0, or 1 with a one-line message naming the file and the problem
  * (identical on all ranks; buffers then hold partial data). On success meta->config_yaml is
@@ -74,7 +75,7 @@ void lv_ckpt_path(char *out, size_t cap, const char *run_dir, int64_t step);
 int lv_ckpt_list(const char *run_dir, char names[][LV_CKPT_NAME_MAX], int64_t *steps, int cap);
 
 /* Local: the file name recorded in <run_dir>/latest. Returns 1 and fills name, or 0 if there is no
- * (well-formed) record. The record does not say the file exists: lv_ckpt_find checks. */
+ * (well-formed) record. The record does not say the file exists: lv_ckpt_find_resumable checks. */
 int lv_ckpt_latest(const char *run_dir, char *name, size_t cap);
 
 /* Collective, for resume=auto: the newest checkpoint of run_dir that passes lv_ckpt_check (every
@@ -101,11 +102,11 @@ typedef struct {
 int lv_ckpt_attr_str(const char *path, const char *name, char *out, size_t cap);
 
 /* Local, layout-free. Checks the attributes (fills meta; meta->config_yaml is malloc'd or NULL:
- * free it whatever the result), /config, the structure (every /model tensor but codebooks has both moments, of its shape;
- * no moment without a tensor) and reads every dataset whose index (3 per tensor: param, exp_avg,
- * exp_avg_sq) is = part mod parts, verifying its checksums; part 0 also reads /config. Keeps going
- * after a failed read so that tensors[] (malloc'd, *n_tensors; may be NULL) reports every one.
- * Returns 0, or 1 with the first problem (file named) in err. */
+ * free it whatever the result), /config, the structure (every /model tensor but codebooks has both
+ * moments, of its shape; no moment without a tensor) and reads every dataset whose index (3 per
+ * tensor: param, exp_avg, exp_avg_sq) is = part mod parts, verifying its checksums and computing its
+ * L2 norm. Keeps going after a failed read so that tensors[] (malloc'd, *n_tensors; may be NULL)
+ * reports every one. Returns 0, or 1 with the first problem (file named) in err. */
 int lv_ckpt_check(const char *path, int part, int parts, lv_ckpt_meta *meta, lv_ckpt_tensor **tensors,
                   int *n_tensors, char *err, size_t cap);
 

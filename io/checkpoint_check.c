@@ -75,9 +75,10 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
   int is_float = 0, nd, f;
   int64_t sh[2];
   hid_t ds[3] = {-1, -1, -1};
+  int usable[3] = {0, 0, 0}; /* opened, float, the tensor's shape: safe to read into numel floats */
   ds[0] = open_shape(file, 0, t->name, &t->ndim, t->shape, &is_float);
-  if (ds[0] < 0 || t->ndim < 1 || t->ndim > 2 || !is_float)
-    first_error(bad, err, cap, "%s: tensor %s%s is not a 1-D or 2-D float dataset", path, t->name, "");
+  usable[0] = ds[0] >= 0 && t->ndim >= 1 && t->ndim <= 2 && is_float;
+  if (!usable[0]) first_error(bad, err, cap, "%s: tensor %s%s is not a 1-D or 2-D float dataset", path, t->name, "");
   int codebook = strstr(t->name, ".codebook.") != NULL;
   t->has_moments = 1;
   for (int k = 1; k < 3; k++) {
@@ -85,22 +86,25 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
     if (ds[k] < 0) {
       t->has_moments = 0;
       if (!codebook) first_error(bad, err, cap, "%s: missing optimizer tensor %s of %s", path, kPrefix[k] + 11, t->name);
-    } else if (nd != t->ndim || sh[0] != t->shape[0] || sh[1] != t->shape[1] || !f) {
+    } else if (!usable[0] || nd != t->ndim || sh[0] != t->shape[0] || sh[1] != t->shape[1] || !f) {
       first_error(bad, err, cap, "%s: optimizer tensor %s of %s does not have the tensor's shape", path,
                   kPrefix[k] + 11, t->name);
+    } else {
+      usable[k] = 1;
     }
   }
   int64_t numel = t->shape[0] * (t->ndim == 2 ? t->shape[1] : 1);
   for (int k = 0; k < 3; k++) {
-    if (ds[k] < 0 || (3 * index + k) % parts != part || numel <= 0) continue;
+    if (!usable[k] || (3 * index + k) % parts != part || numel <= 0) continue;
     float *buf = malloc(sizeof(float) * (size_t)numel);
     CHECK_ALLOC(buf);
     if (H5Dread(ds[k], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
       t->read[k] = -1;
-      char h5[3 * LV_NAME_MAX];
-      lv_h5_tensor_path(kPrefix[k], t->name, h5, sizeof h5);
-      first_error(bad, err, cap, "%s: %s cannot be read (checksum mismatch or truncated file: %s)", path, h5,
-                  lv_h5_detail());
+      if (!*bad)
+        snprintf(err, cap, "%s: %s%s%s%s cannot be read (checksum mismatch or truncated file: %s)", path,
+                 k ? "optimizer tensor " : "tensor ", k ? kPrefix[k] + 11 : "", k ? " of " : "", t->name,
+                 lv_h5_detail());
+      *bad = 1;
     } else {
       double s = 0;
       for (int64_t i = 0; i < numel; i++) s += (double)buf[i] * (double)buf[i];

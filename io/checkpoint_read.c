@@ -1,6 +1,9 @@
-/* lv_ckpt_read: every rank reads what it needs with its own (serial) HDF5 handle, so that a
- * corrupt file can fail on one rank without leaving the others in a collective; the ranks then
- * agree on the first error. Nothing here aborts on a bad file: every problem becomes a message. */
+/* lv_ckpt_read: every rank opens the file with its own (serial) HDF5 handle, so that a corrupt
+ * file can fail on one rank without leaving the others inside an HDF5 collective. Replicated data
+ * (params, codebooks, moments without ZeRO) is read once, each tensor by one rank, and broadcast;
+ * under ZeRO each rank reads its own ranges of the moments. A rank that meets a problem keeps
+ * taking part in the broadcasts; at the end the ranks agree on the first error (the lowest failing
+ * rank's message). Nothing here aborts on a bad file: every problem becomes a message. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "io/dataset_internal.h"
 #include "io/model_io.h"
 #include "trainer/check.h"
+#include "trainer/dist.h"
 #include "trainer/dist_io.h"
 
 hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap) {
@@ -147,10 +151,10 @@ static int read_full(hid_t file, const char *path, const lv_tensor *t, float *ds
   return bad;
 }
 
-/* This rank's ranges of one moment tensor, through stage, into the compact buffer dst. */
+/* This rank's ranges of one moment tensor into the compact buffer dst (directly, or via *stage). */
 static int read_part(hid_t file, const char *path, const char *which, const lv_tensor *t, float *dst,
-                     const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float *stage,
-                     char *err, size_t cap) {
+                     const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float **stage,
+                     size_t *stage_cap, char *err, size_t cap) {
   char h5[3 * LV_NAME_MAX], what[64], prefix[64];
   snprintf(prefix, sizeof prefix, "/optimizer/%s", which);
   snprintf(what, sizeof what, "optimizer tensor %s of ", which);
@@ -162,16 +166,28 @@ static int read_part(hid_t file, const char *path, const char *which, const lv_t
   }
   int bad = lv_h5_check_shape(ds, t, path, what, err, cap);
   int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, pc);
-  if (!bad && np > 0) { /* into a tensor-shaped stage with the file's selection (fast chunk mapping) */
+  if (!bad && np > 0) { /* the rows the pieces touch, in tensor layout (fast chunk mapping) */
     hid_t fspace, mspace;
-    hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
+    hsize_t md[2];
+    int64_t shift = lv_ckpt_span(t, pc, np, md), base;
     CHECK_H5(fspace = H5Dget_space(ds));
-    CHECK_H5(mspace = H5Screate_simple(t->ndim, dims, NULL));
-    lv_ckpt_select(fspace, t, pc, np);
-    lv_ckpt_select(mspace, t, pc, np);
-    bad = lv_h5_read_quiet(ds, mspace, fspace, stage, t, path, what, err, cap);
-    for (int i = 0; i < np && !bad; i++)
-      memcpy(dst + pc[i].mem, stage + pc[i].a, sizeof(float) * (size_t)(pc[i].b - pc[i].a));
+    CHECK_H5(mspace = H5Screate_simple(t->ndim, md, NULL));
+    lv_ckpt_select(fspace, t, pc, np, 0);
+    lv_ckpt_select(mspace, t, pc, np, shift);
+    if (lv_ckpt_contiguous(pc, np, &base) && base + shift >= 0) {
+      bad = lv_h5_read_quiet(ds, mspace, fspace, dst + base + shift, t, path, what, err, cap);
+    } else {
+      size_t need = (size_t)(md[0] * (t->ndim == 2 ? md[1] : 1));
+      if (need > *stage_cap) {
+        free(*stage);
+        *stage = malloc(sizeof(float) * need);
+        CHECK_ALLOC(*stage);
+        *stage_cap = need;
+      }
+      bad = lv_h5_read_quiet(ds, mspace, fspace, *stage, t, path, what, err, cap);
+      for (int i = 0; i < np && !bad; i++)
+        memcpy(dst + pc[i].mem, *stage + (pc[i].a - shift), sizeof(float) * (size_t)(pc[i].b - pc[i].a));
+    }
     H5Sclose(mspace);
     H5Sclose(fspace);
   }
@@ -197,41 +213,71 @@ static herr_t find_extra(hid_t obj, const char *name, const H5O_info_t *info, vo
   return 1;
 }
 
-static int read_all(hid_t file, const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
-                    const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char **cfg,
-                    char *err, size_t cap) {
+/* Phase 1, local: attributes, /config, no tensor the layout lacks. */
+static int read_meta(hid_t file, const char *path, const lv_layout *lay, lv_ckpt_meta *meta, char **cfg, char *err,
+                     size_t cap) {
   if (lv_ckpt_check_attrs(file, path, meta, err, cap) || lv_ckpt_read_config(file, path, cfg, err, cap)) return 1;
-  for (int i = 0; i < lay->n_params; i++)
-    if (read_full(file, path, &lay->params[i], params + lay->params[i].offset, err, cap)) return 1;
-  for (int i = 0; i < lay->n_state; i++)
-    if (read_full(file, path, &lay->state[i], state + lay->state[i].offset, err, cap)) return 1;
   extras_ctx x = {lay, ""};
   hid_t g = H5Gopen2(file, "/model", H5P_DEFAULT);
   herr_t r = g >= 0 ? H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, find_extra, &x, H5O_INFO_BASIC) : -1;
   if (g >= 0) H5Gclose(g);
-  if (r != 0) {
-    if (x.extra[0])
-      snprintf(err, cap, "%s: has tensor %s, which the configured model does not have", path, x.extra);
-    else
-      snprintf(err, cap, "%s: cannot list /model (%s)", path, lv_h5_detail());
-    return 1;
-  }
-  if (!m || !v) return 0;
+  if (r == 0) return 0;
+  if (x.extra[0])
+    snprintf(err, cap, "%s: has tensor %s, which the configured model does not have", path, x.extra);
+  else
+    snprintf(err, cap, "%s: cannot list /model (%s)", path, lv_h5_detail());
+  return 1;
+}
+
+/* Replicated data (params, state; moments without ZeRO) is read once, tensor by tensor, by the
+ * rank whose byte share holds it, and broadcast. */
+typedef struct {
+  int rank, world;
+  int64_t total, done;
+} shares;
+
+static int next_owner(shares *s, int64_t numel) {
+  int owner = (int)(s->done * s->world / (s->total > 0 ? s->total : 1));
+  s->done += numel;
+  return owner;
+}
+
+/* Phase 2, collective (the same broadcasts on every rank whatever fails): the tensor data. */
+static int read_data(hid_t file, const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
+                     const red_range *ranges, const size_t *range_off, int n_ranges, int rep, char *err, size_t cap) {
+  shares sh = {dist_rank(), dist_size(), 0, 0};
+  for (int i = 0; i < lay->n_params; i++) sh.total += lay->params[i].numel * (m && v && rep ? 3 : 1);
+  for (int i = 0; i < lay->n_state; i++) sh.total += lay->state[i].numel;
+  int bad = 0;
+  for (int s = 0; s < 2; s++)
+    for (int i = 0; i < (s ? lay->n_state : lay->n_params); i++) {
+      const lv_tensor *t = s ? &lay->state[i] : &lay->params[i];
+      float *dst = (s ? state : params) + t->offset;
+      int owner = next_owner(&sh, t->numel);
+      if (owner == sh.rank && !bad) bad = read_full(file, path, t, dst, err, cap);
+      if (sh.world > 1) dist_io_bcast_from(dst, sizeof(float) * (size_t)t->numel, owner);
+    }
+  if (!m || !v) return bad;
   for (int k = 0; k < n_ranges; k++) { /* padding floats between tensors keep zero moments */
     memset(m + range_off[k], 0, sizeof(float) * (ranges[k].hi - ranges[k].lo));
     memset(v + range_off[k], 0, sizeof(float) * (ranges[k].hi - ranges[k].lo));
   }
-  size_t max_numel = 1;
-  for (int i = 0; i < lay->n_params; i++)
-    if ((size_t)lay->params[i].numel > max_numel) max_numel = (size_t)lay->params[i].numel;
-  float *stage = malloc(sizeof(float) * max_numel);
+  float *stage = NULL; /* pieces from several ranges of the compact buffer: gathered here first */
+  size_t stage_cap = 0;
   lv_ckpt_piece *pc = malloc(sizeof(lv_ckpt_piece) * (size_t)(n_ranges + 1));
-  CHECK_ALLOC(stage);
   CHECK_ALLOC(pc);
-  int bad = 0;
-  for (int i = 0; i < lay->n_params && !bad; i++)
-    bad = read_part(file, path, "exp_avg", &lay->params[i], m, ranges, range_off, n_ranges, pc, stage, err, cap) ||
-          read_part(file, path, "exp_avg_sq", &lay->params[i], v, ranges, range_off, n_ranges, pc, stage, err, cap);
+  for (int i = 0; i < lay->n_params; i++)
+    for (int k = 0; k < 2; k++) {
+      const lv_tensor *t = &lay->params[i];
+      float *dst = k ? v : m;
+      int owner = rep ? next_owner(&sh, t->numel) : sh.rank;
+      if (owner == sh.rank && !bad)
+        bad = read_part(file, path, k ? "exp_avg_sq" : "exp_avg", t, dst, ranges, range_off, n_ranges, pc, &stage,
+                        &stage_cap, err, cap);
+      if (!rep || sh.world == 1) continue;
+      int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, pc); /* the same on every rank */
+      for (int j = 0; j < np; j++) dist_io_bcast_from(dst + pc[j].mem, sizeof(float) * (size_t)(pc[j].b - pc[j].a), owner);
+    }
   free(stage);
   free(pc);
   return bad;
@@ -246,14 +292,18 @@ int lv_ckpt_read(const char *path, const lv_layout *lay, float *params, float *s
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   char *cfg = NULL;
   lv_ckpt_meta got = {0};
-  int bad = 1;
   hid_t file = lv_ckpt_open_quiet(path, err, cap);
-  if (file >= 0) {
-    bad = read_all(file, path, lay, params, state, m, v, ranges, range_off, n_ranges, &got, &cfg, err, cap);
-    H5Fclose(file);
+  int bad = dist_io_agree_error(file < 0 || read_meta(file, path, lay, &got, &cfg, err, cap), err, cap);
+  if (!bad) {
+    uint64_t h = 1469598103934665603ull; /* the same ranges on every rank: moments replicated (no ZeRO) */
+    for (int k = 0; k < n_ranges; k++) h = ((h ^ ranges[k].lo) * 1099511628211ull ^ ranges[k].hi) * 1099511628211ull;
+    int rep = dist_all_equal_u64(h ^ (uint64_t)n_ranges);
+    bad = read_data(file, path, lay, params, state, m, v, ranges, range_off, n_ranges, rep, err, cap);
+    bad = dist_io_agree_error(bad, err, cap);
   }
+  if (file >= 0) H5Fclose(file);
   H5Eset_auto2(H5E_DEFAULT, fn, cd);
-  if (dist_io_agree_error(bad, err, cap)) {
+  if (bad) {
     free(cfg);
     return 1;
   }

@@ -31,7 +31,7 @@ static void add_block(hid_t space, int ndim, hsize_t r, hsize_t c, hsize_t nr, h
   *first = 0;
 }
 
-int64_t lv_ckpt_select(hid_t space, const lv_tensor *t, const lv_ckpt_piece *p, int n) {
+int64_t lv_ckpt_select(hid_t space, const lv_tensor *t, const lv_ckpt_piece *p, int n, int64_t shift) {
   int first = 1;
   int64_t total = 0;
   hsize_t cols = t->ndim == 2 ? (hsize_t)t->shape[1] : (hsize_t)t->numel;
@@ -39,10 +39,11 @@ int64_t lv_ckpt_select(hid_t space, const lv_tensor *t, const lv_ckpt_piece *p, 
     if (p[i].b <= p[i].a) continue;
     total += p[i].b - p[i].a;
     if (t->ndim == 1) {
-      add_block(space, 1, 0, (hsize_t)p[i].a, 1, (hsize_t)(p[i].b - p[i].a), &first);
+      add_block(space, 1, 0, (hsize_t)(p[i].a - shift), 1, (hsize_t)(p[i].b - p[i].a), &first);
       continue;
     }
-    hsize_t a = (hsize_t)p[i].a, b = (hsize_t)p[i].b, r0 = a / cols, c0 = a % cols, r1 = b / cols, c1 = b % cols;
+    hsize_t a = (hsize_t)(p[i].a - shift), b = (hsize_t)(p[i].b - shift);
+    hsize_t r0 = a / cols, c0 = a % cols, r1 = b / cols, c1 = b % cols;
     if (r0 == r1) { /* within one row */
       add_block(space, 2, r0, c0, 1, c1 - c0, &first);
       continue;
@@ -66,4 +67,24 @@ int64_t lv_ckpt_chunk_dims(const lv_tensor *t, hsize_t *dims) {
   dims[0] = (hsize_t)rows;
   dims[1] = (hsize_t)t->shape[1];
   return rows * t->shape[1];
+}
+
+int64_t lv_ckpt_span(const lv_tensor *t, const lv_ckpt_piece *p, int n, hsize_t *dims) {
+  int64_t cols = t->ndim == 2 ? t->shape[1] : 1, lo = t->numel, hi = 0;
+  for (int i = 0; i < n; i++) {
+    if (p[i].a < lo) lo = p[i].a;
+    if (p[i].b > hi) hi = p[i].b;
+  }
+  if (hi <= lo) lo = hi = 0;
+  int64_t r0 = lo / cols, r1 = (hi + cols - 1) / cols;
+  dims[0] = (hsize_t)(r1 > r0 ? r1 - r0 : 1);
+  dims[1] = (hsize_t)cols;
+  return r0 * cols;
+}
+
+int lv_ckpt_contiguous(const lv_ckpt_piece *p, int n, int64_t *base) {
+  *base = n > 0 ? (int64_t)p[0].mem - p[0].a : 0;
+  for (int i = 1; i < n; i++)
+    if ((int64_t)p[i].mem - p[i].a != *base) return 0;
+  return 1;
 }

@@ -169,20 +169,25 @@ int lv_model_load(const char *path, const lv_layout *lay, float *params, float *
 }
 
 char *lv_model_read_config(const char *path) {
+  H5E_auto2_t fn;
+  void *cd;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &cd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* a damaged file gives NULL here; the tensor reader says why */
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) return NULL;
+  hid_t ds = file >= 0 ? lv_h5_open_quiet(file, "/config") : -1, type = ds >= 0 ? H5Dget_type(ds) : -1;
   char *out = NULL;
-  if (H5Lexists(file, "/config", H5P_DEFAULT) > 0) {
-    hid_t ds, type;
-    CHECK_H5(ds = H5Dopen2(file, "/config", H5P_DEFAULT));
-    CHECK_H5(type = H5Dget_type(ds));
-    size_t n = H5Tget_size(type);
+  if (type >= 0 && H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) == 0) {
+    size_t n = H5Tget_size(type); /* a scalar (model files) or a 1-element array (checkpoints) */
     out = calloc(n + 1, 1);
     CHECK_ALLOC(out);
-    CHECK_H5(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
-    H5Tclose(type);
-    H5Dclose(ds);
+    if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+      free(out);
+      out = NULL;
+    }
   }
-  H5Fclose(file);
+  if (type >= 0) H5Tclose(type);
+  if (ds >= 0) H5Dclose(ds);
+  if (file >= 0) H5Fclose(file);
+  H5Eset_auto2(H5E_DEFAULT, fn, cd);
   return out;
 }

@@ -22,7 +22,8 @@ void lv_model_save(const char *path, const lv_layout *lay, const float *params, 
  * right shape. Returns 0, or 1 with a message (naming file and tensor) in err. */
 int lv_model_load(const char *path, const lv_layout *lay, float *params, float *state, char *err, size_t cap);
 
-/* Reads the YAML text of /config (malloc'd, NUL-terminated) or NULL if absent. */
+/* Reads the YAML text of /config (malloc'd, NUL-terminated) of a model file or a checkpoint, or
+ * NULL if absent or unreadable (quietly: lv_model_load / lv_ckpt_read report what is wrong). */
 char *lv_model_read_config(const char *path);
 
 /* "layers.3.mixer.ema.delta" -> "/model/layers/3/mixer/ema/delta". */

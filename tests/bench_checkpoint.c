@@ -36,6 +36,11 @@ static void drop_cache(const char *path) {
   close(fd);
 }
 
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static double file_mb(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 ? (double)st.st_size / 1e6 : 0.0;
@@ -122,7 +127,8 @@ int main(int argc, char **argv) {
   snprintf(pplain, sizeof pplain, "%s/plain.bin", dir);
   size_t np = 0;
   for (int i = 0; i < lay.n_params; i++) np += (size_t)lay.params[i].numel;
-  double best[4] = {1e30, 1e30, 1e30, 1e30}, mb = 0;
+  double all[4][64], mb = 0;
+  if (reps < 1 || reps > 64) DIE_INPUT("bench_checkpoint: --reps must be in [1, 64]");
   for (int64_t r = 0; r < reps; r++) {
     lv_ckpt_meta meta = {1, 8, 1, W, (int)zero, 0, "bench: true\n"};
     if (dist_is_root()) unlink(path), unlink(pplain), sync(); /* start clean: no writeback of earlier files */
@@ -145,17 +151,24 @@ int main(int argc, char **argv) {
     if (dist_is_root())
       printf("rep %lld: longvq write %.2f s read %.2f s | plain write %.2f s read %.2f s\n", (long long)r, tw, tr,
              tp[0], tp[1]);
-    double t[4] = {tw, tr, tp[0], tp[1]};
-    for (int k = 0; k < 4; k++)
-      if (t[k] < best[k]) best[k] = t[k];
+    all[0][r] = tw, all[1][r] = tr, all[2][r] = tp[0], all[3][r] = tp[1];
+  }
+  double best[4], med[4];
+  for (int k = 0; k < 4; k++) {
+    qsort(all[k], (size_t)reps, sizeof(double), by_value);
+    best[k] = all[k][0];
+    med[k] = reps % 2 ? all[k][reps / 2] : 0.5 * (all[k][reps / 2 - 1] + all[k][reps / 2]);
   }
   if (dist_is_root()) {
     printf("checkpoint: d_model %lld, %lld layers: %.1f M parameters, file %.1f MB; %d rank(s), ZeRO %s, deflate %lld\n",
            (long long)D, (long long)layers, (double)np / 1e6, mb, W, zero ? "on" : "off", (long long)deflate);
-    printf("%-26s %12s %12s\n", "best of reps", "write MB/s", "read MB/s");
-    printf("%-26s %12.0f %12.0f\n", "longvq checkpoint", mb / best[0], mb / best[1]);
-    printf("%-26s %12.0f %12.0f\n", "plain POSIX (1 process)", mb / best[2], mb / best[3]);
-    printf("%-26s %11.0f%% %11.0f%%\n", "ratio", 100.0 * best[2] / best[0], 100.0 * best[3] / best[1]);
+    printf("%-26s %18s %18s\n", "MB/s (best / median)", "write", "read");
+    printf("%-26s %8.0f / %7.0f %8.0f / %7.0f\n", "longvq checkpoint", mb / best[0], mb / med[0], mb / best[1],
+           mb / med[1]);
+    printf("%-26s %8.0f / %7.0f %8.0f / %7.0f\n", "plain POSIX (1 process)", mb / best[2], mb / med[2], mb / best[3],
+           mb / med[3]);
+    printf("%-26s %7.0f%% / %6.0f%% %7.0f%% / %6.0f%%\n", "ours / plain", 100.0 * best[2] / best[0],
+           100.0 * med[2] / med[0], 100.0 * best[3] / best[1], 100.0 * med[3] / med[1]);
   }
   if (dist_is_root()) {
     char latest[4200];

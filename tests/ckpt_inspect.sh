@@ -44,7 +44,7 @@ PY'
 "$LONGVQ" inspect bad.h5 > bad.out 2> bad.err; rc=$?
 check "flipped byte: exit 2" '[ $rc -eq 2 ]'
 check "flipped byte: the row says FAILED" 'grep -Eq "^  layers\.1\.mixer\.mx_proj\.weight .* FAILED +[0-9.e+-]+ +FAILED$" bad.out'
-check "flipped byte: summary names the dataset" 'grep -q "^checksums *FAILED in 1 of .*/optimizer/exp_avg/layers/1/mixer/mx_proj/weight cannot be read (checksum" bad.out'
+check "flipped byte: summary names the tensor" 'grep -q "^checksums *FAILED in 1 of .*optimizer tensor exp_avg of layers.1.mixer.mx_proj.weight cannot be read (checksum" bad.out'
 check "flipped byte: one error line on stderr" '[ $(wc -l < bad.err) -eq 1 ] && grep -q "bad.h5" bad.err'
 head -c 50000 ckpt_00000007.h5 > trunc.h5
 "$LONGVQ" inspect trunc.h5 > trunc.out 2> trunc.err; rc=$?

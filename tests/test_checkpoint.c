@@ -206,6 +206,9 @@ static void roundtrips(const char *dir) {
          "model-only read: %s", err);
   free((void *)meta.config_yaml);
   EXPECT(lv_model_load(path, &c.lay, c.params, c.state, err, sizeof err) == 0, "lv_model_load: %s", err);
+  char *yaml = lv_model_read_config(path);
+  EXPECT(yaml && !strcmp(yaml, CK_YAML), "lv_model_read_config of a checkpoint: '%s'", yaml ? yaml : "(null)");
+  free(yaml);
   /* layout-free check, split over the ranks, and the latest record */
   lv_ckpt_tensor *t = NULL;
   int nt = 0;

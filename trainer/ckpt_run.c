@@ -83,10 +83,15 @@ int64_t trainer_resume(lv_trainer *t) {
   if (!want[0]) return 0;
   char path[LV_CONFIG_PATH_MAX + 64];
   if (!strcmp(want, "auto")) {
-    if (lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path) != 0) {
+    int found = lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path);
+    if (found == 1) {
       log_info("resume auto: no checkpoint in %s, starting fresh", t->cfg.run.dir);
       return 0;
     }
+    /* Starting fresh would later rotate the damaged files away: the user decides instead. */
+    if (found == 2)
+      DIE_INPUT("checkpoint.resume=auto: %s has checkpoints but none is intact (see the warnings above); "
+                "move them away to start fresh, or resume from a file", t->cfg.run.dir);
   } else {
     snprintf(path, sizeof path, "%s", want);
   }

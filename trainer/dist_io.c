@@ -22,6 +22,16 @@ int dist_io_agree_error(int local_bad, char *err, size_t cap) {
   return 1;
 }
 
+void dist_io_bcast_from(void *buf, size_t n, int root) {
+  char *p = buf;
+  while (n > 0) {
+    int c = n > ((size_t)1 << 30) ? 1 << 30 : (int)n;
+    CHECK_MPI(MPI_Bcast(p, c, MPI_BYTE, root, MPI_COMM_WORLD));
+    p += c;
+    n -= (size_t)c;
+  }
+}
+
 char *dist_io_bcast_str(const char *s) {
   int64_t n = dist_is_root() ? (s ? (int64_t)strlen(s) + 1 : 0) : 0;
   dist_bcast_bytes(&n, sizeof n);
