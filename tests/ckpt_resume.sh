@@ -31,17 +31,21 @@ wait_for() { for i in $(seq 1 300); do eval "$1" && return 0; sleep 0.1; done; r
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=ref > ref.log 2>&1
 check "reference run" '[ $? -eq 0 ] && [ -f ref/model_final.h5 ]'
 
-# 1. SIGUSR1 to every rank mid-run: consensus stop, checkpoint, exit 3; resume auto finishes.
-$MPI -np 2 "$LONGVQ" train $CFG run.dir=sig > sig1.log 2>&1 &
-mp=$!
-wait_for 'grep -q "\"step\": 8," sig/metrics.jsonl 2>/dev/null'
-pkill -USR1 -f "run.dir=sig" ; sleep 0.05; pkill -USR1 -f "run.dir=sig"   # a second signal changes nothing
-wait $mp; rc=$?
-check "signal: exit code 3 (checkpointed, requeue)" '[ $rc -eq 3 ] && grep -q "stop requested by signal" sig1.log'
+# 1. A stop signal on ONE rank at step 9 (test hook): every rank agrees through the step's
+#    reduction, checkpoints and exits 3; resume auto finishes bitwise identical.
+LONGVQ_TEST_SIGNAL_AT=9:1 $MPI -x LONGVQ_TEST_SIGNAL_AT -np 2 "$LONGVQ" train $CFG run.dir=sig > sig1.log 2>&1; rc=$?
+check "signal on one rank: exit code 3 (checkpointed, requeue)" '[ $rc -eq 3 ] && grep -q "stop requested by signal" sig1.log && [ -f sig/ckpt_00000009.h5 ]'
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=sig checkpoint.resume=auto > sig2.log 2>&1
-check "signal: resume auto finishes" '[ $? -eq 0 ] && grep -q "resumed from" sig2.log'
+check "signal: resume auto finishes" '[ $? -eq 0 ] && grep -q "resumed from .*ckpt_00000009" sig2.log'
 check "signal: parameters bitwise identical" 'same_model ref/model_final.h5 sig/model_final.h5'
 check "signal: metric lines identical" 'diff <(strip ref/metrics.jsonl) <(strip sig/metrics.jsonl) >/dev/null'
+# 1b. Real SIGUSR1 to every rank of a long run, twice in a row: still one clean checkpoint, exit 3.
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=sigreal train.steps=100000 log.every=100 > sigr.log 2>&1 &
+mp=$!
+wait_for 'grep -q "\"step\": 100," sigreal/metrics.jsonl 2>/dev/null'
+pkill -USR1 -f "run.dir=sigreal"; sleep 0.05; pkill -USR1 -f "run.dir=sigreal"
+wait $mp; rc=$?
+check "real SIGUSR1 (twice): exit 3 and a readable checkpoint" '[ $rc -eq 3 ] && "$LONGVQ" inspect $(ls sigreal/ckpt_*.h5 | tail -1) > /dev/null 2>&1'
 
 # 2. kill -9 after a checkpoint: the lost steps are redone and the metrics file keeps no lost lines.
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=kill > kill1.log 2>&1 &

@@ -1,6 +1,8 @@
 #include "trainer/signals.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static volatile sig_atomic_t g_signal = 0;
@@ -22,3 +24,10 @@ void lv_signals_install(void) {
 
 int lv_signal_pending(void) { return g_signal != 0; }
 int lv_signal_number(void) { return (int)g_signal; }
+
+void lv_signal_test_hook(long long step, int rank) {
+  const char *v = getenv("LONGVQ_TEST_SIGNAL_AT");
+  long long at = -1;
+  int r = -1;
+  if (v && sscanf(v, "%lld:%d", &at, &r) == 2 && at == step && r == rank) raise(SIGUSR1);
+}

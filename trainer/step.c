@@ -205,6 +205,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   double t0 = now_s();
   memset(t->red, 0, sizeof(float) * t->n_red);
   t->nonfinite_where[0] = 0;
+  lv_signal_test_hook((long long)s, t->rank);
   /* The global batch and its denominators (every rank knows every sample's length). */
   double n_valid = 0, n_task = 0;
   for (int64_t b = 0; b < t->Bg; b++) {
