@@ -7,7 +7,8 @@ PKGS=(build-essential cmake pkg-config git
       libdnnl-dev ocl-icd-opencl-dev
       libhdf5-openmpi-dev hdf5-tools zlib1g-dev
       libyaml-dev
-      dataset-fashion-mnist python3-h5py python3-numpy)
+      dataset-fashion-mnist python3-h5py python3-numpy
+      slurm-wlm munge)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,13 +43,15 @@ usage() {
   exit 2
 }
 
-# PID recorded in $RUN/<name>.pid, if that process is still alive.
+# PID recorded in $RUN/<name>.pid, if that process is still alive and still that daemon (a PID
+# reused by another program after a reboot is never signalled).
 alive_pid() {
   local f="$RUN/$1.pid" pid
   [ -f "$f" ] || return 1
   pid=$(cat "$f" 2>/dev/null) || return 1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
   echo "$pid"
 }
 
@@ -169,7 +171,7 @@ EOF
 }
 
 start_munged() {
-  if pid=$(alive_pid munged); then return 0; fi
+  if alive_pid munged >/dev/null; then return 0; fi
   install -d -o munge -g munge -m 0755 "$MUNGE_DIR"   # munged: the socket dir must be 0755
   rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"
   local as_munge
@@ -182,15 +184,31 @@ start_munged() {
     --log-file="$MUNGE_DIR/munged.log" --seed-file="$MUNGE_DIR/munged.seed" \
     > "$LOG/munged.log" 2>&1 < /dev/null &
   echo $! > "$RUN/munged.pid"
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$MUNGE_SOCKET" ] && munge -n --socket="$MUNGE_SOCKET" 2>/dev/null | unmunge --socket="$MUNGE_SOCKET" >/dev/null 2>&1 && return 0
-    alive_pid munged >/dev/null || break
+  wait_exec munged $!
+  for _ in $(seq 1 100); do
+    if [ -S "$MUNGE_SOCKET" ] && munge -n --socket="$MUNGE_SOCKET" 2>/dev/null |
+         unmunge --socket="$MUNGE_SOCKET" >/dev/null 2>&1; then
+      # With runuser, $! was runuser: record munged's own PID instead.
+      alive_pid munged >/dev/null || cp "$MUNGE_DIR/munged.pid" "$RUN/munged.pid" 2>/dev/null
+      alive_pid munged >/dev/null && return 0
+      break
+    fi
     sleep 0.1
   done
   cat "$MUNGE_DIR/munged.log" >> "$LOG/munged.log" 2>/dev/null
   show_logs
+  stop_pid munged 5
   die "munged did not start (socket $MUNGE_SOCKET)"
+}
+
+# After `setsid ... &` the child is setsid (then setpriv) for a moment before it execs the daemon.
+wait_exec() { # name pid
+  for _ in $(seq 1 100); do
+    [ "$(cat "/proc/$2/comm" 2>/dev/null)" = "$1" ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
 }
 
 start_daemon() { # name command...
@@ -198,6 +216,7 @@ start_daemon() { # name command...
   if alive_pid "$name" >/dev/null; then return 0; fi
   setsid "$@" > "$LOG/$name.out" 2>&1 < /dev/null &
   echo $! > "$RUN/$name.pid"
+  wait_exec "$name" $!
 }
 
 node_state() { sinfo -h -N -o '%T' 2>/dev/null | head -n 1; }
@@ -217,8 +236,8 @@ do_start() {
   export SLURM_CONF="$CONF"
   local t0=$SECONDS st=""
   while [ $((SECONDS - t0)) -lt "$START_TIMEOUT" ]; do
-    alive_pid slurmctld >/dev/null || { show_logs; die "slurmctld exited (log: $LOG/slurmctld.log)"; }
-    alive_pid slurmd >/dev/null || { show_logs; die "slurmd exited (log: $LOG/slurmd.log)"; }
+    alive_pid slurmctld >/dev/null || { show_logs; stop_daemons; die "slurmctld exited (log: $LOG/slurmctld.log)"; }
+    alive_pid slurmd >/dev/null || { show_logs; stop_daemons; die "slurmd exited (log: $LOG/slurmd.log)"; }
     st=$(node_state)
     case "$st" in
       idle*|mixed*|allocated*) break ;;
@@ -230,17 +249,18 @@ do_start() {
   done
   case "$st" in
     idle*|mixed*|allocated*) ;;
-    *) show_logs; sinfo -N -l >&2 2>&1; die "the node did not become idle within ${START_TIMEOUT}s (state '$st')" ;;
+    *) show_logs; sinfo -N -l >&2 2>&1; stop_daemons
+       die "the node did not become idle within ${START_TIMEOUT}s (state '$st')" ;;
   esac
   say "running: $(sinfo -h -N -o '%N %T cpus=%c mem=%mMB') ($((SECONDS - t0))s to idle)"
   say "use it with:  export SLURM_CONF=$CONF"
 }
 
 stop_pid() { # name timeout_s
-  local pid i
+  local pid
   pid=$(alive_pid "$1") || { rm -f "$RUN/$1.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null
-  for i in $(seq 1 $(($2 * 10))); do
+  for _ in $(seq 1 $(($2 * 10))); do
     kill -0 "$pid" 2>/dev/null || { rm -f "$RUN/$1.pid"; return 0; }
     sleep 0.1
   done
@@ -249,26 +269,30 @@ stop_pid() { # name timeout_s
   rm -f "$RUN/$1.pid"
 }
 
+stop_daemons() {
+  stop_pid slurmd 20
+  stop_pid slurmctld 20
+  stop_pid munged 10
+}
+
 do_stop() {
   [ -d "$DIR" ] || { say "nothing in $DIR"; return 0; }
   export SLURM_CONF="$CONF"
   if alive_pid slurmctld >/dev/null && alive_pid slurmd >/dev/null; then
     # Cancel every job of this private cluster and let their steps end before slurmd goes.
-    local jobs i
+    local jobs
     jobs=$(squeue -h -o '%i' 2>/dev/null | tr '\n' ' ')
     if [ -n "${jobs// }" ]; then
       say "cancelling jobs: $jobs"
       # shellcheck disable=SC2086
       scancel $jobs 2>/dev/null
-      for i in $(seq 1 120); do
+      for _ in $(seq 1 120); do
         [ -z "$(squeue -h -o '%i' 2>/dev/null)" ] && break
         sleep 0.5
       done
     fi
   fi
-  stop_pid slurmd 20
-  stop_pid slurmctld 20
-  stop_pid munged 10
+  stop_daemons
   say "stopped ($DIR)"
 }
 

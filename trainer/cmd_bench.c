@@ -162,11 +162,14 @@ static int parse(int argc, char **argv, bench_opts *o) {
   o->dec = d;
   o->dec.decoder = 1;
   for (int m = 0; m < 2; m++) {
+    if (!(m ? o->run_dec : o->run_enc)) continue;
     lv_layout lay;
     char err[256];
-    if ((m ? o->run_dec : o->run_enc) && lv_layout_build(&lay, m ? &o->dec : &o->enc, err, sizeof err))
-      return bad_arg("model sizes:", NULL, err);
-    if (m ? o->run_dec : o->run_enc) lv_layout_free(&lay);
+    if (lv_layout_build(&lay, m ? &o->dec : &o->enc, err, sizeof err)) {
+      fprintf(stderr, "longvq bench: invalid model sizes: %s (see --help)\n", err);
+      return 1;
+    }
+    lv_layout_free(&lay);
   }
   return 0;
 }
@@ -240,10 +243,17 @@ static void machine_line(void) {
          date);
 }
 
+/* The MFU reference: the best matmul rate the probe saw (square or projection shape), 0 if none. */
+static double bench_peak_rate(const bench_probe *pr, int probe_ok) {
+  if (!probe_ok) return 0;
+  return pr->square_best > pr->shape_best ? pr->square_best : pr->shape_best;
+}
+
 static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result *res, const int *ok,
                        const bench_probe *pr, int probe_ok) {
   const char *name = d->decoder ? "decoder" : "encoder";
   const bench_result *r0 = NULL;
+  const double ref_rate = bench_peak_rate(pr, probe_ok);
   for (int i = 0; i < o->n_lengths && !r0; i++)
     if (ok[i]) r0 = &res[i];
   printf("\n== %s ==\n", name);
@@ -279,7 +289,7 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     double ns = r->step / (double)o->tokens * 1e9, gf = r->fl.model / r->step * 1e-9;
     if (t0 == 0) t0 = ns;
     char mfu[16] = "n/a";
-    if (probe_ok && pr->square_best > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * gf / pr->square_best);
+    if (ref_rate > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * gf / ref_rate);
     printf("%-8s %6lld %4lld %9.1f %9.1f %9.1f %9.1f %9.1f %9.0f %8.1f %9.3f %8.1f %6s\n", name, (long long)r->L,
            (long long)r->B, r->fwd * 1e3, r->bwd * 1e3, r->upd * 1e3, r->step * 1e3, r->step_min * 1e3,
            (double)o->tokens / r->step, ns, ns / t0, gf, mfu);
@@ -305,7 +315,7 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     double peak = res[i].hwm - res[i].rss_start, plan = bench_plan_bytes(d, res[i].B, res[i].L);
     if (peak / plan > worst_mem) worst_mem = peak / plan;
     double gf = res[i].fl.model / res[i].step * 1e-9;
-    if (probe_ok && pr->square_best > 0 && gf / pr->square_best < worst_mfu) worst_mfu = gf / pr->square_best;
+    if (ref_rate > 0 && gf / ref_rate < worst_mfu) worst_mfu = gf / ref_rate;
   }
   if (first >= 0) {
     printf("\ntargets (%s): t(%lld)/t(%lld) per token = %.3f (target <= 1.2)", name, (long long)res[last].L,
@@ -347,10 +357,10 @@ int cmd_bench(int argc, char **argv) {
   int probe_ok = o.probe_n > 0 && !run_child(&o, NULL, 0, &pr, sizeof pr, "matmul probe");
   failed |= o.probe_n > 0 && !probe_ok;
   if (probe_ok)
-    printf("oneDNN f32 matmul (%d threads): %lld^3 best %.1f GFLOP/s (mean %.1f) <- MFU reference; "
-           "largest projection %lldx%lld @ %lldx%lld best %.1f GFLOP/s\n",
+    printf("oneDNN f32 matmul (%d threads): %lld^3 best %.1f GFLOP/s (mean %.1f); largest projection %lldx%lld @ "
+           "%lldx%lld best %.1f GFLOP/s; MFU reference = the higher: %.1f GFLOP/s\n",
            pr.threads, (long long)pr.n, pr.square_best, pr.square_mean, (long long)pr.shape[0], (long long)pr.shape[1],
-           (long long)pr.shape[1], (long long)pr.shape[2], pr.shape_best);
+           (long long)pr.shape[1], (long long)pr.shape[2], pr.shape_best, bench_peak_rate(&pr, 1));
   for (int m = 0; m < 2; m++) {
     if (!(m ? o.run_dec : o.run_enc)) continue;
     const lv_dims *d = m ? &o.dec : &o.enc;

@@ -7,6 +7,7 @@
 #include "trainer/check.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
+#include "trainer/signals.h"
 #include "trainer/train.h"
 
 typedef struct {
@@ -113,6 +114,7 @@ static int run(int argc, char **argv, int eval) {
         printf("eval %s: loss %.5f | accuracy %.5f | %.0f samples\n", a.model, loss, acc, n);
     }
   } else {
+    lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */
     trainer_setup(&t, &cfg, 1);
     trainer_init_params(&t, NULL);
     rc = trainer_run(&t);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A crashing rank on a real (local, one-node) Slurm: a wrapper around longvq (LONGVQ=wrapper; the
+# trainer is not changed) kills one rank once step 2 is logged: rank 1 with SIGKILL, then rank 0
+# with SIGSEGV. The job must end FAILED with the rank's signal as exit code, within 60 s of the
+# crash (--kill-on-bad-exit: the survivor, blocked in a collective, gets TERM then KILL after
+# KillWait = 30 s), never hang, and never be requeued.
+source "$(dirname "$0")/slurm_lib.sh"
+
+cat > crash-wrapper.sh <<'EOF'
+#!/bin/bash
+# Test wrapper: in the job step, rank $CRASH_RANK gets $CRASH_SIGNAL once $CRASH_METRICS shows step 2.
+if [ -n "${SLURM_STEP_ID:-}" ] && [ "${SLURM_PROCID:-}" = "$CRASH_RANK" ]; then
+  me=$$
+  ( for i in $(seq 1 12000); do grep -q '"step": 2,' "$CRASH_METRICS" 2>/dev/null && break; sleep 0.05; done
+    date +%s > "$CRASH_STAMP"; kill -"$CRASH_SIGNAL" "$me" ) < /dev/null > /dev/null 2>&1 &
+fi
+exec "$REAL_LONGVQ" "$@"
+EOF
+chmod +x crash-wrapper.sh
+export REAL_LONGVQ="$LONGVQ"
+
+crash_case() { # name rank signal code
+  local name=$1 rank=$2 sig=$3 code=$4 job out t_end t_crash
+  export CRASH_RANK=$rank CRASH_SIGNAL=$sig CRASH_METRICS="$WORK/$name/metrics.jsonl" CRASH_STAMP="$WORK/$name.crashed"
+  # shellcheck disable=SC2086
+  job=$(LONGVQ="$WORK/crash-wrapper.sh" "$SUBMIT" --job-name="$name" --output="$WORK/%x-%j.out" \
+        $TINY $MID train.steps=400 run.dir="$WORK/$name" 2>>submit.log)
+  out="$WORK/$name-$job.out"
+  wait_for "[ -f $CRASH_STAMP ] || ! queued $job" 300
+  wait_done "$job" 180
+  t_end=$(date +%s)
+  t_crash=$(cat "$CRASH_STAMP" 2>/dev/null || echo 0)
+  check "$name: rank $rank got SIG$sig after step 2" '[ "$t_crash" -gt 0 ]'
+  check "$name: the job ended $((t_end - t_crash)) s after the crash (< 60 s)" '[ $((t_end - t_crash)) -lt 60 ]'
+  check "$name: FAILED with exit code $code, not requeued" \
+    '[ "$(job_field $job JobState)" = FAILED ] && [ "$(job_field $job ExitCode)" = "$code:0" ] &&
+     [ "$(job_field $job Restarts)" = 0 ] && ! grep -q "requeued: scontrol" $out'
+  check "$name: the reason is in the job's output" \
+    'grep -q "srun: error: .*task $rank" $out && grep -q "a rank was killed by signal $((code - 128))" $out'
+  [ $fail -ne 0 ] && grep -v '^step ' "$out" | tail -n 25
+}
+
+crash_case kill1 1 KILL 137
+crash_case segv0 0 SEGV 139
+
+echo "slurm_crash: $fail failed ($(elapsed) s)"
+exit $fail
