@@ -410,7 +410,9 @@ double lv_model_flops_per_token(const lv_dims *d, int64_t L) {
    * attention: near logits + PV over C (encoder) or 2C (decoder) keys, far q.Cb and rho U (S codes). */
   double W = d->decoder ? 2 * C : C;
   double proj = 2 * (D * E + D * (2 * D + Z + E) + E * D + 2 * D * F);
-  double attn = 2 * Z * S + 2 * W * Z + 2 * W * E + 2 * S * E + 2 * Z * S;
+  double attn = 2 * W * Z + 2 * W * E + 2 * S * E;
+  /* k Cb^T (VQ distances) has no backward product and q Cb^T only dq: the codebook is constant. */
+  double codebook = 2 * Z * S + 2 * (2 * Z * S);
   double head = d->decoder ? 2 * D * (double)d->V : 0;
-  return 3.0 * ((proj + attn) * (double)d->n_layers + head); /* backward = 2x forward */
+  return (3.0 * (proj + attn) + codebook) * (double)d->n_layers + 3.0 * head; /* backward = 2x forward */
 }

@@ -45,7 +45,10 @@ static void usage(FILE *f) {
 }
 
 static int bad_arg(const char *opt, const char *val, const char *why) {
-  fprintf(stderr, "longvq bench: %s %s: %s (see --help)\n", opt, val ? val : "", why);
+  if (val)
+    fprintf(stderr, "longvq bench: %s %s: %s (see --help)\n", opt, val, why);
+  else
+    fprintf(stderr, "longvq bench: %s: %s (see --help)\n", opt, why);
   return 1;
 }
 
