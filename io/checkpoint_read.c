@@ -136,21 +136,6 @@ int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, siz
   return ok ? 0 : 1;
 }
 
-/* A whole tensor of /model into dst. */
-static int read_full(hid_t file, const char *path, const lv_tensor *t, float *dst, char *err, size_t cap) {
-  char h5[3 * LV_NAME_MAX];
-  lv_model_h5path(t->name, h5, sizeof h5);
-  hid_t ds = lv_h5_open_quiet(file, h5);
-  if (ds < 0) {
-    snprintf(err, cap, "%s: missing tensor %s (%s)", path, t->name, h5);
-    return 1;
-  }
-  int bad = lv_h5_check_shape(ds, t, path, "tensor ", err, cap);
-  if (!bad) bad = lv_h5_read_quiet(ds, H5S_ALL, H5S_ALL, dst, t, path, "tensor ", err, cap);
-  H5Dclose(ds);
-  return bad;
-}
-
 /* This rank's ranges of one moment tensor into the compact buffer dst (directly, or via *stage). */
 static int read_part(hid_t file, const char *path, const char *which, const lv_tensor *t, float *dst,
                      const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float **stage,
@@ -254,7 +239,7 @@ static int read_data(hid_t file, const char *path, const lv_layout *lay, float *
       const lv_tensor *t = s ? &lay->state[i] : &lay->params[i];
       float *dst = (s ? state : params) + t->offset;
       int owner = next_owner(&sh, t->numel);
-      if (owner == sh.rank && !bad) bad = read_full(file, path, t, dst, err, cap);
+      if (owner == sh.rank && !bad) bad = lv_model_read_tensor(file, path, t, dst, err, cap);
       if (sh.world > 1) dist_io_bcast_from(dst, sizeof(float) * (size_t)t->numel, owner);
     }
   if (!m || !v) return bad;

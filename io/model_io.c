@@ -134,7 +134,7 @@ void lv_model_save(const char *path, const lv_layout *lay, const float *params, 
   lv_rename_durable(tmp, path);
 }
 
-static int read_tensor(hid_t file, const char *fname, const lv_tensor *t, float *data, char *err, size_t cap) {
+int lv_model_read_tensor(hid_t file, const char *fname, const lv_tensor *t, float *data, char *err, size_t cap) {
   char path[2 * LV_NAME_MAX];
   lv_model_h5path(t->name, path, sizeof path);
   hid_t ds = lv_h5_open_quiet(file, path);
@@ -161,9 +161,9 @@ int lv_model_load(const char *path, const lv_layout *lay, float *params, float *
   }
   int bad = 0;
   for (int i = 0; i < lay->n_params && !bad; i++)
-    bad = read_tensor(file, path, &lay->params[i], params + lay->params[i].offset, err, cap);
+    bad = lv_model_read_tensor(file, path, &lay->params[i], params + lay->params[i].offset, err, cap);
   for (int i = 0; i < lay->n_state && !bad; i++)
-    bad = read_tensor(file, path, &lay->state[i], state + lay->state[i].offset, err, cap);
+    bad = lv_model_read_tensor(file, path, &lay->state[i], state + lay->state[i].offset, err, cap);
   H5Fclose(file);
   return bad;
 }

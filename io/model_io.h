@@ -42,6 +42,9 @@ void lv_fsync_parent_dir(const char *path);
 void lv_rename_durable(const char *tmp, const char *path);
 /* Opens a dataset without HDF5 printing errors: its id, or a negative value if absent or broken. */
 hid_t lv_h5_open_quiet(hid_t file, const char *h5path);
+/* One whole tensor of /model (by its spec name) into data, checking presence, shape and checksums.
+ * Returns 0, or 1 with a message naming fname and the tensor in err. */
+int lv_model_read_tensor(hid_t file, const char *fname, const lv_tensor *t, float *data, char *err, size_t cap);
 /* 0 if dataset ds has tensor t's shape; else 1 and err = "fname: <what> <name> has shape (..), the
  * config needs (..)". */
 int lv_h5_check_shape(hid_t ds, const lv_tensor *t, const char *fname, const char *what, char *err, size_t cap);

@@ -5,14 +5,13 @@
 # with the same sample order and its losses match within the multi-rank tolerance. A shape-changing
 # config change is refused; a corrupt newest checkpoint falls back to the previous one.
 set -u
-fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail+1)); fi; }
+. "$SRC/tests/script_lib.sh"
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
 MPI="$MPIRUN --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
-"$LONGVQ" data listops --out lo.h5 --train 96 --val 16 --test 16 --min-len 20 --max-len 60 --max-depth 3 --seed 7 >/dev/null 2>&1
+tiny_listops lo.h5
 CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 train.steps=24 train.batch_size=8
      train.eval_every=0 model.dropout=0.1 log.every=1 checkpoint.every=6 checkpoint.keep=10 dist.check_every=1"
-strip() { sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s)": [0-9.e+-]+,? ?//g' "$1" | grep '"loss"'; }
+strip() { strip_timing "$1" | grep '"loss"'; }
 same_model() { /usr/bin/python3 - "$1" "$2" <<'PY'
 import h5py, numpy as np, sys
 a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])

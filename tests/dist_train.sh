@@ -4,11 +4,10 @@
 # parameters and codebooks (dist.check_every=1 aborts the job otherwise). Bad distributed setups are
 # clear errors from rank 0 and every rank exits. A rank killed mid-run ends the job non-zero fast.
 set -u
-fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail+1)); fi; }
+. "$SRC/tests/script_lib.sh"
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
 MPI="$MPIRUN --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
-"$LONGVQ" data listops --out lo.h5 --train 96 --val 16 --test 16 --min-len 20 --max-len 60 --max-depth 3 --seed 7 >/dev/null 2>&1
+tiny_listops lo.h5
 # dropout on, so that the counter-based masks are part of what must agree
 CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 train.steps=20 train.batch_size=8
      train.eval_every=0 model.dropout=0.1 model.hidden_dropout=0.1 dist.check_every=1 log.every=1"
@@ -69,7 +68,7 @@ bad() { # name regex np args...
 }
 bad "batch does not divide over ranks" "does not divide over 3 ranks" 3
 bad "pinned world size differs" "pins 4 ranks but the job has 2" 2 dist.world_size=4
-"$LONGVQ" data listops --out lo3.h5 --train 3 --val 2 --test 2 --min-len 20 --max-len 60 --max-depth 3 --seed 7 >/dev/null 2>&1
+tiny_listops lo3.h5 3
 bad "more ranks than samples" "more ranks \(4\) than training samples \(3\)|larger than the 3 training" 4 data.train=lo3.h5 data.val=lo3.h5 train.batch_size=4
 
 # A rank killed mid-run: the job must end non-zero within 60 s, never hang.

@@ -3,10 +3,9 @@
 # metrics and model files that h5py reads by the spec's names; eval reloads the model; bad configs
 # and data/config mismatches are clear errors (exit 2) before any compute.
 set -u
-fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail+1)); fi; }
+. "$SRC/tests/script_lib.sh"
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
-"$LONGVQ" data listops --out lo.h5 --train 64 --val 16 --test 16 --min-len 20 --max-len 60 --max-depth 3 --seed 5 >/dev/null 2>&1
+tiny_listops lo.h5 64
 check "listops tiny set" '[ -f lo.h5 ]'
 CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 train.steps=12 run.dir=run"
 
@@ -29,8 +28,7 @@ assert b"d_model: 16" in f["/config"][()]
 PY'
 # Deterministic: the same run twice gives identical metric lines (timings aside).
 "$LONGVQ" train $CFG run.dir=run2 > /dev/null 2>&1
-strip() { sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s)": [0-9.e+-]+//g' "$1"; }
-check "deterministic given the seed" 'diff <(strip run/metrics.jsonl) <(strip run2/metrics.jsonl) > /dev/null'
+check "deterministic given the seed" 'diff <(strip_timing run/metrics.jsonl) <(strip_timing run2/metrics.jsonl) > /dev/null'
 "$LONGVQ" eval $CFG --model run/model_final.h5 > eval.log 2>&1; rc=$?
 check "eval runs" '[ $rc -eq 0 ] && grep -q "accuracy" eval.log'
 "$LONGVQ" train $CFG --print-config > eff.yaml 2>&1
