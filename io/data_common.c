@@ -103,6 +103,15 @@ void lv_data_check_common(const char *kind, const lv_data_common *c) {
   if (c->shards < 1 || c->shards > 99999) DIE_INPUT("data %s: --shards %lld: must be in [1, 99999]", kind, (long long)c->shards);
 }
 
+void lv_data_check_generated(const char *kind, const int64_t n[3], int64_t L, int64_t C) {
+  for (int s = 0; s < 3; s++)
+    if (n[s] < 0 || n[s] > ((int64_t)1 << 32)) DIE_INPUT("data %s: split sizes must be in [0, 2^32]", kind);
+  if (n[0] < 1) DIE_INPUT("data %s: --train must be >= 1", kind);
+  if (C < 2 || C % 2) DIE_INPUT("data %s: --chunk %lld: must be even and >= 2", kind, (long long)C);
+  if (L < C || L % C)
+    DIE_INPUT("data %s: --seq-len %lld: must be a positive multiple of --chunk %lld", kind, (long long)L, (long long)C);
+}
+
 char *lv_read_file(const char *path, int64_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) DIE_INPUT("%s: cannot open: %s", path, strerror(errno));

@@ -14,6 +14,7 @@ int lv_data_fmnist(int argc, char **argv);   /* io/data_fmnist.c */
 int lv_data_text(int argc, char **argv);     /* io/data_text.c */
 int lv_data_tsv(int argc, char **argv);      /* io/data_tsv.c */
 int lv_data_recall(int argc, char **argv);   /* io/data_recall.c */
+int lv_data_mqar(int argc, char **argv);     /* io/data_mqar.c */
 
 /* ---- ListOps (Long Range Arena), exposed for tests ------------------------------------------- */
 
@@ -75,6 +76,9 @@ int lv_opts_parse(const char *kind, const char *usage, int argc, char **argv, co
                   int *n_pos, char ***pos, char *prov, size_t cap);
 /* DIE_INPUT unless --out was given and --shards is in range. */
 void lv_data_check_common(const char *kind, const lv_data_common *c);
+/* Generated tasks (recall, mqar): split sizes n[3] (train, val, test) in [0, 2^32] with train >= 1;
+ * chunk C even and >= 2; sequence length L a positive multiple of C. */
+void lv_data_check_generated(const char *kind, const int64_t n[3], int64_t L, int64_t C);
 
 /* Whole file into memory (NUL-terminated; *len excludes the NUL). Errors name the file. */
 char *lv_read_file(const char *path, int64_t *len);

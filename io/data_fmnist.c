@@ -131,10 +131,10 @@ int lv_data_fmnist(int argc, char **argv) {
   int64_t *off_tr = fixed_offsets(n_train), *off_va = fixed_offsets(n_val), *off_te = fixed_offsets(n_te);
   lv_split_data sp[3];
   int ns = 0;
-  sp[ns++] = (lv_split_data){"train", n_train, n_train * px, tr_img, LV_DTYPE_U8, off_tr, tr_lbl};
+  sp[ns++] = (lv_split_data){"train", n_train, n_train * px, tr_img, LV_DTYPE_U8, off_tr, tr_lbl, NULL};
   if (n_val > 0)
-    sp[ns++] = (lv_split_data){"val", n_val, n_val * px, tr_img + n_train * px, LV_DTYPE_U8, off_va, tr_lbl + n_train};
-  sp[ns++] = (lv_split_data){"test", n_te, n_te * px, te_img, LV_DTYPE_U8, off_te, te_lbl};
+    sp[ns++] = (lv_split_data){"val", n_val, n_val * px, tr_img + n_train * px, LV_DTYPE_U8, off_va, tr_lbl + n_train, NULL};
+  sp[ns++] = (lv_split_data){"test", n_te, n_te * px, te_img, LV_DTYPE_U8, off_te, te_lbl, NULL};
   lv_dataset_meta m = {LV_TASK_CLASSIFICATION, 256, 10, "longvq data fashion-mnist", prov, c.seed, sources, NULL,
                        class_names};
   lv_dataset_write(c.out, (int)c.shards, c.force, &m, ns, sp);

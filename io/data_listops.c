@@ -231,7 +231,7 @@ int lv_data_listops(int argc, char **argv) {
     CHECK_ALLOC(offs[s]);
     for (int64_t i = 0; i <= n[s]; i++) offs[s][i] = set.offsets[first + i] - t0;
     sp[n_splits++] = (lv_split_data){names[s], n[s], offs[s][n[s]], set.tokens + t0, LV_DTYPE_U8, offs[s],
-                                     set.labels + first};
+                                     set.labels + first, NULL};
     first += n[s];
   }
   static const char *const classes[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};

@@ -136,11 +136,7 @@ int lv_data_recall(int argc, char **argv) {
   char prov[1024];
   if (lv_opts_parse("recall", "--out FILE.h5 [options]", argc, argv, opts, NULL, NULL, prov, sizeof prov)) return 0;
   lv_data_check_common("recall", &c);
-  for (int s = 0; s < 3; s++)
-    if (n[s] < 0 || n[s] > ((int64_t)1 << 32)) DIE_INPUT("data recall: split sizes must be in [0, 2^32]");
-  if (n[0] < 1) DIE_INPUT("data recall: --train must be >= 1");
-  if (o.C < 2 || o.C % 2) DIE_INPUT("data recall: --chunk %lld: must be even and >= 2", (long long)o.C);
-  if (o.L < o.C || o.L % o.C) DIE_INPUT("data recall: --seq-len %lld: must be a positive multiple of --chunk %lld", (long long)o.L, (long long)o.C);
+  lv_data_check_generated("recall", n, o.L, o.C);
   if (o.Q == 0) o.Q = o.C;
   if (o.Q < 1 || o.Q >= o.L) DIE_INPUT("data recall: --query-len %lld: must be in [1, seq-len)", (long long)o.Q);
   if (o.M < 1) DIE_INPUT("data recall: --min-distance-chunks must be >= 1");
@@ -206,7 +202,7 @@ int lv_data_recall(int argc, char **argv) {
       offs[s][i] = i * o.L;
     }
     offs[s][n[s]] = n[s] * o.L;
-    sp[ns++] = (lv_split_data){split_names[s], n[s], n[s] * o.L, toks[s], dt, offs[s], lbls[s]};
+    sp[ns++] = (lv_split_data){split_names[s], n[s], n[s] * o.L, toks[s], dt, offs[s], lbls[s], NULL};
   }
   char **names = make_names(&o, V_total);
   char **classes = malloc((size_t)o.V * sizeof *classes);

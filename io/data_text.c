@@ -60,7 +60,7 @@ int lv_data_text(int argc, char **argv) {
     if (fr[s] > 0 && sizes[s] < 2)
       DIE_INPUT("data text: %s%s (%lld bytes): split '%s' would hold %lld bytes (need >= 2)", files[0],
                 n_files > 1 ? " ..." : "", (long long)total, names[s], (long long)sizes[s]);
-    if (sizes[s] > 0) sp[ns++] = (lv_split_data){names[s], 0, sizes[s], all.p + at, LV_DTYPE_U8, NULL, NULL};
+    if (sizes[s] > 0) sp[ns++] = (lv_split_data){names[s], 0, sizes[s], all.p + at, LV_DTYPE_U8, NULL, NULL, NULL};
     at += sizes[s];
   }
   lv_dataset_meta m = {LV_TASK_LM, 256, 0, "longvq data text", prov, c.seed, sources, NULL, NULL};

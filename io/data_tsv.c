@@ -177,7 +177,7 @@ int lv_data_tsv(int argc, char **argv) {
   int ns = 0;
   for (int s = 0; s < 3; s++)
     if (lbl[s].n > 0)
-      sp[ns++] = (lv_split_data){split_names[s], lbl[s].n, tok[s].n, tok[s].p, LV_DTYPE_U8, off[s].p, lbl[s].p};
+      sp[ns++] = (lv_split_data){split_names[s], lbl[s].n, tok[s].n, tok[s].p, LV_DTYPE_U8, off[s].p, lbl[s].p, NULL};
   lv_dataset_meta m = {LV_TASK_CLASSIFICATION, 256, k, "longvq data tsv", prov, c.seed, sources, NULL,
                        (const char *const *)names};
   lv_dataset_write(c.out, (int)c.shards, c.force, &m, ns, sp);

@@ -210,6 +210,12 @@ static void open_split(lv_dataset *ds, lv_shard *s, size_t cache) {
   s->tokens = open_1d(g, p, sp, "tokens", &nt, dapl);
   CHECK_H5(s->tokens_space = H5Dget_space(s->tokens));
   CHECK_H5(H5Pclose(dapl));
+  s->emask = s->emask_space = -1;
+  if (ds->task == LV_TASK_LM && H5Lexists(g, "eval_mask", H5P_DEFAULT) > 0) {
+    int64_t ne = s->n_tokens;
+    s->emask = open_1d(g, p, sp, "eval_mask", &ne, H5P_DEFAULT);
+    CHECK_H5(s->emask_space = H5Dget_space(s->emask));
+  }
   s->token_offset = need_i64(g, p, where, "global_token_offset");
   if (ds->task == LV_TASK_CLASSIFICATION) {
     s->n_samples = need_i64(g, p, where, "n_samples");
@@ -349,6 +355,12 @@ lv_dataset *lv_dataset_open_list(int n_in, const char *const *in, const lv_datas
   if (cache < ((size_t)1 << 20)) cache = (size_t)1 << 20;
   for (int k = 0; k < n; k++) open_split(ds, &ds->shards[k], cache);
   check_tiling(ds);
+  ds->has_eval_mask = ds->shards[0].emask >= 0;
+  for (int k = 1; k < n; k++)
+    if ((ds->shards[k].emask >= 0) != ds->has_eval_mask)
+      DIE_INPUT("%s: /%s/eval_mask is %s, but %s in %s: all shards have one or none", ds->shards[k].path, ds->split,
+                ds->shards[k].emask >= 0 ? "present" : "missing", ds->has_eval_mask ? "present" : "missing",
+                ds->shards[0].path);
   if (ds->task == LV_TASK_CLASSIFICATION) {
     ds->labels = malloc((size_t)ds->n_samples * sizeof *ds->labels);
     CHECK_ALLOC(ds->labels);
@@ -459,6 +471,10 @@ void lv_dataset_close(lv_dataset *ds) {
     lv_shard *s = &ds->shards[k];
     CHECK_H5(H5Sclose(s->tokens_space));
     CHECK_H5(H5Dclose(s->tokens));
+    if (s->emask >= 0) {
+      CHECK_H5(H5Sclose(s->emask_space));
+      CHECK_H5(H5Dclose(s->emask));
+    }
     CHECK_H5(H5Fclose(s->file));
     free(s->offsets);
     free(s->path);

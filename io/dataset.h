@@ -47,6 +47,8 @@ void lv_dataset_close(lv_dataset *ds);
 /* Read n samples by global index into caller buffers; any order, repeats allowed.
  *   tokens  (n, row_len) int32, row-major, padded with 0 on the right
  *   mask    (n, row_len) uint8, 1 = valid token, 0 = padding             (may be NULL)
+ *           LM: every token is valid; if the split has an eval_mask (lv_dataset_has_eval_mask),
+ *           mask holds the window's eval_mask entries instead (1 = counted as a target in eval)
  *   lengths (n) int32, valid tokens per row                              (may be NULL)
  *   labels  (n) int32, class of each sample (classification only)       (may be NULL)
  * Classification: row_len = L; a sample longer than L is an error unless `truncate` (then its
@@ -70,6 +72,9 @@ int64_t lv_dataset_length(const lv_dataset *ds, int64_t i); /* tokens in sample 
 int32_t lv_dataset_label(const lv_dataset *ds, int64_t i);  /* classification only */
 int64_t lv_dataset_num_tokens(const lv_dataset *ds);   /* tokens in the split over all shards */
 int lv_dataset_num_shards(const lv_dataset *ds);
+/* LM: does the split carry /eval_mask (a 0/1 entry per token of the stream: is the token counted as
+ * a target when EVALUATING)? Training counts every target, as the spec says. */
+int lv_dataset_has_eval_mask(const lv_dataset *ds);
 const char *lv_dataset_shard_path(const lv_dataset *ds, int k);  /* in shard order */
 /* Root string attribute of shard 0 ("generator", "options", "sources", "created_by", ...), or
  * NULL if absent. Owned by ds. */
@@ -104,6 +109,7 @@ typedef struct {
   lv_dtype tokens_type;
   const int64_t *offsets;    /* (n_samples + 1) */
   const int32_t *labels;     /* (n_samples) */
+  const uint8_t *eval_mask;  /* LM only, optional (n_tokens) 0/1: 1 = counted as a target by evaluation */
 } lv_split_data;
 
 typedef struct {

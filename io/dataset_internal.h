@@ -44,6 +44,7 @@ typedef struct {
   char *path;
   hid_t file;
   hid_t tokens, tokens_space;  /* the split's /tokens and its file dataspace (selection reused) */
+  hid_t emask, emask_space;    /* LM: the split's optional /eval_mask and its dataspace; -1 if absent */
   int64_t n_samples;           /* classification: samples in this shard */
   int64_t global_offset;       /* classification: global index of its first sample */
   int64_t n_tokens;            /* tokens in this shard's split */
@@ -57,6 +58,7 @@ struct lv_dataset {
   lv_task task;
   int64_t vocab_size, n_classes, seq_len;
   int n_shards;
+  int has_eval_mask;           /* LM: every shard has /eval_mask (all or none may) */
   lv_shard *shards;            /* sorted by shard_index */
   int64_t n_samples, n_tokens, min_len, max_len;
   int32_t *labels;             /* classification: (n_samples), global order */

@@ -24,14 +24,21 @@ static void ensure_memspace(lv_dataset *ds, int64_t cap) {
   ds->memspace_cap = cap;
 }
 
+/* Entries [off, off+count) of shard s's 1-D dataset `dset` (file dataspace `space`, name `what`)
+ * into dst as `mtype`: one hyperslab, the reader's memory dataspace reused. */
+static void read_slab(lv_dataset *ds, lv_shard *s, hid_t dset, hid_t space, hid_t mtype, const char *what, int64_t off,
+                      int64_t count, void *dst, int64_t gi) {
+  hsize_t start = (hsize_t)off, cnt = (hsize_t)count, zero = 0;
+  CHECK_H5(H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
+  CHECK_H5(H5Sselect_hyperslab(ds->memspace, H5S_SELECT_SET, &zero, NULL, &cnt, NULL));
+  H5_INPUT(H5Dread(dset, mtype, ds->memspace, space, H5P_DEFAULT, dst), s->path,
+           "/%s/%s: reading sample %lld (entries %lld..%lld)", ds->split, what, (long long)gi, (long long)off,
+           (long long)(off + count - 1));
+}
+
 /* tokens [off, off+count) of shard s (local token indices) into dst[0..count), as int32. */
 static void read_range(lv_dataset *ds, lv_shard *s, int64_t off, int64_t count, int32_t *dst, int64_t gi) {
-  hsize_t start = (hsize_t)off, cnt = (hsize_t)count, zero = 0;
-  CHECK_H5(H5Sselect_hyperslab(s->tokens_space, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
-  CHECK_H5(H5Sselect_hyperslab(ds->memspace, H5S_SELECT_SET, &zero, NULL, &cnt, NULL));
-  H5_INPUT(H5Dread(s->tokens, H5T_NATIVE_INT32, ds->memspace, s->tokens_space, H5P_DEFAULT, dst), s->path,
-           "/%s/tokens: reading sample %lld (tokens %lld..%lld)", ds->split, (long long)gi, (long long)off,
-           (long long)(off + count - 1));
+  read_slab(ds, s, s->tokens, s->tokens_space, H5T_NATIVE_INT32, "tokens", off, count, dst, gi);
 }
 
 static void check_ids(const lv_dataset *ds, const lv_shard *s, const int32_t *v, int64_t count, int64_t gi,
@@ -58,8 +65,17 @@ static int64_t read_classification(lv_dataset *ds, int64_t gi, int32_t *row, int
   return len;
 }
 
-/* LM window gi: global tokens [gi*L, gi*L + L], possibly spanning shards. */
-static void read_window(lv_dataset *ds, int64_t gi, int32_t *row, int64_t row_len) {
+/* eval_mask [off, off+count) of shard s into dst, each entry checked to be 0 or 1. */
+static void read_mask_range(lv_dataset *ds, lv_shard *s, int64_t off, int64_t count, uint8_t *dst, int64_t gi) {
+  read_slab(ds, s, s->emask, s->emask_space, H5T_NATIVE_UINT8, "eval_mask", off, count, dst, gi);
+  for (int64_t t = 0; t < count; t++)
+    if (dst[t] > 1)
+      DIE_INPUT("%s: /%s/eval_mask[%lld] is %d: must be 0 or 1", s->path, ds->split, (long long)(off + t), dst[t]);
+}
+
+/* LM window gi: global tokens [gi*L, gi*L + L] (and their eval_mask entries if emask), possibly
+ * spanning shards. */
+static void read_window(lv_dataset *ds, int64_t gi, int32_t *row, uint8_t *emask, int64_t row_len) {
   int64_t t = gi * ds->seq_len, done = 0;
   while (done < row_len) {
     lv_shard *s = find_shard(ds, t + done, 1);
@@ -67,6 +83,7 @@ static void read_window(lv_dataset *ds, int64_t gi, int32_t *row, int64_t row_le
     if (take > row_len - done) take = row_len - done;
     read_range(ds, s, local, take, row + done, gi);
     check_ids(ds, s, row + done, take, gi, done);
+    if (emask) read_mask_range(ds, s, local, take, emask + done, gi);
     done += take;
   }
 }
@@ -85,10 +102,11 @@ void lv_dataset_read(lv_dataset *ds, int64_t n, const int64_t *idx, int32_t *tok
       DIE("lv_dataset_read: /%s: index %lld outside [0, %lld)", ds->split, (long long)gi, (long long)ds->n_samples);
     int32_t *row = tokens + r * row_len;
     int64_t len = row_len;
-    if (lm) read_window(ds, gi, row, row_len);
+    uint8_t *emask = lm && mask && ds->has_eval_mask ? mask + r * row_len : NULL;
+    if (lm) read_window(ds, gi, row, emask, row_len);
     else len = read_classification(ds, gi, row, row_len, truncate);
     memset(row + len, 0, (size_t)(row_len - len) * sizeof *row);
-    if (mask) {
+    if (mask && !emask) {
       memset(mask + r * row_len, 1, (size_t)len);
       memset(mask + r * row_len + len, 0, (size_t)(row_len - len));
     }
@@ -134,6 +152,7 @@ int64_t lv_dataset_max_length(const lv_dataset *ds) { return ds->max_len; }
 int64_t lv_dataset_min_length(const lv_dataset *ds) { return ds->min_len; }
 int64_t lv_dataset_num_tokens(const lv_dataset *ds) { return ds->n_tokens; }
 int lv_dataset_num_shards(const lv_dataset *ds) { return ds->n_shards; }
+int lv_dataset_has_eval_mask(const lv_dataset *ds) { return ds->has_eval_mask; }
 uint64_t lv_dataset_seed(const lv_dataset *ds) { return ds->seed; }
 
 const char *lv_dataset_shard_path(const lv_dataset *ds, int k) {

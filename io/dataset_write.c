@@ -54,6 +54,9 @@ static void validate(const lv_dataset_meta *m, int n_shards, int n_splits, const
         DIE("split '%s': token %lld = %lld outside vocab %lld", d->name, (long long)i, (long long)t,
             (long long)m->vocab_size);
     }
+    if (d->eval_mask && m->task != LV_TASK_LM) DIE("split '%s': eval_mask is for LM datasets only", d->name);
+    for (int64_t i = 0; d->eval_mask && i < d->n_tokens; i++)
+      if (d->eval_mask[i] > 1) DIE("split '%s': eval_mask[%lld] = %d, not 0 or 1", d->name, (long long)i, d->eval_mask[i]);
     if (m->task == LV_TASK_LM) continue;
     if (d->offsets[0] != 0 || d->offsets[d->n_samples] != d->n_tokens)
       DIE("split '%s': offsets do not span the tokens", d->name);
@@ -118,6 +121,7 @@ static void write_split(hid_t f, const lv_dataset_meta *m, const lv_split_data *
     lv_attr_write_i64(g, "global_token_offset", lo);
     lv_attr_write_i64(g, "n_tokens_total", d->n_tokens);
     write_1d(g, "tokens", ttype, dtype_native(d->tokens_type), hi - lo, (const char *)d->tokens + (size_t)lo * es);
+    if (d->eval_mask) write_1d(g, "eval_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, hi - lo, d->eval_mask + lo);
   } else {
     int64_t lo = d->n_samples * k / n, hi = d->n_samples * (k + 1) / n, ns = hi - lo;
     int64_t t0 = d->offsets[lo], t1 = d->offsets[hi];

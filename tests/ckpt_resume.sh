@@ -88,5 +88,12 @@ $MPI -np 2 "$LONGVQ" train $CFG run.dir=trunc --resume auto > trunc.log 2>&1
 check "truncated newest checkpoint skipped, previous used" '[ $? -eq 0 ] && grep -q "ckpt_00000018" trunc.log && grep -q "resumed from .*ckpt_00000012" trunc.log'
 check "... and the run still ends bitwise identical" 'same_model ref/model_final.h5 trunc/model_final.h5'
 
+# 6. A fresh run (no checkpoint.resume) into a run.dir that holds a run's checkpoints is refused
+#    before anything is written: the other run's checkpoints, latest record and metrics stay as they were.
+sum_before=$(cat ref/latest ref/metrics.jsonl ref/ckpt_*.h5 | md5sum)
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=ref > fresh.log 2> fresh.err; rc=$?
+check "fresh run into a run.dir with checkpoints refused, naming the way out" '[ $rc -eq 2 ] && grep -q "run.dir: ref already holds the checkpoints of a run (newest: ckpt_00000024.h5, step 24): set checkpoint.resume=auto" fresh.err'
+check "... and the run.dir is untouched" '[ "$(cat ref/latest ref/metrics.jsonl ref/ckpt_*.h5 | md5sum)" = "$sum_before" ]'
+
 echo "ckpt_resume: $fail failed"
 exit $fail

@@ -118,30 +118,12 @@ for s in ("train", "val"):
 assert "test" not in h5py.File("e.h5", "r")
 
 # --- the documented generator, re-implemented: Philox4x32-10, stream (seed, "recall", i, split) --
-M32 = 0xFFFFFFFF
-def philox(ctr, key):
-    c, k = list(ctr), list(key)
-    for r in range(10):
-        if r:
-            k = [(k[0] + 0x9E3779B9) & M32, (k[1] + 0xBB67AE85) & M32]
-        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
-        c = [((p1 >> 32) ^ c[1] ^ k[0]) & M32, p1 & M32, ((p0 >> 32) ^ c[3] ^ k[1]) & M32, p0 & M32]
-    return c
-def fnv(s):
-    h = 2166136261
-    for ch in s.encode():
-        h = ((h ^ ch) * 16777619) & M32
-    return h
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["SRC"], "tests"))
+from lv_rng import Stream
 def sample(seed, split, i, L, C, P, K, V, F, Q, R, X=0.0):
-    key, words, used = [seed & M32, seed >> 32], [], [0]
-    def word():  # word j of the stream: word j % 4 of block j // 4
-        j = used[0]
-        used[0] += 1
-        if j % 4 == 0:
-            words[:] = philox([j // 4, split, i, fnv("recall")], key)
-        return words[j % 4]
-    def below(n):
-        return (word() * n) >> 32
+    st = Stream(seed, "recall", i, split)
+    word, below = st.word, st.below
     def distinct(n):
         perm = list(range(n))
         for j in range(P):

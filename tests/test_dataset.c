@@ -56,7 +56,7 @@ static void free_split(ref_split *r) {
 }
 
 static lv_split_data as_data(const char *name, const ref_split *r, int lm) {
-  lv_split_data d = {name, r->n, r->n_tokens, r->typed, r->type, lm ? NULL : r->off, lm ? NULL : r->lbl};
+  lv_split_data d = {name, r->n, r->n_tokens, r->typed, r->type, lm ? NULL : r->off, lm ? NULL : r->lbl, NULL};
   return d;
 }
 

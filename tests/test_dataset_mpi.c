@@ -16,6 +16,7 @@ static int64_t len_of(int64_t i) { return 1 + (i * 37) % 97; }
 static int32_t tok_of(int64_t i, int64_t t) { return (int32_t)((i * 13 + t * 7) % VOCAB); }
 static int32_t lbl_of(int64_t i) { return (int32_t)((i * 5) % K); }
 static int32_t stream_of(int64_t t) { return (int32_t)((t * 2654435761u) % 256); }
+static uint8_t emask_of(int64_t t) { return (uint8_t)((t * 7) % 5 < 2); }
 
 static void write_sets(const char *dir) {
   int64_t *off = malloc((N + 1) * sizeof *off);
@@ -28,18 +29,24 @@ static void write_sets(const char *dir) {
   uint16_t *tok = malloc((size_t)off[N] * sizeof *tok);
   for (int64_t i = 0; i < N; i++)
     for (int64_t t = 0; t < len_of(i); t++) tok[off[i] + t] = (uint16_t)tok_of(i, t);
-  lv_split_data sp = {"train", N, off[N], tok, LV_DTYPE_U16, off, lbl};
+  lv_split_data sp = {"train", N, off[N], tok, LV_DTYPE_U16, off, lbl, NULL};
   lv_dataset_meta m = {LV_TASK_CLASSIFICATION, VOCAB, K, "test_dataset_mpi", "", 0, "", NULL, NULL};
   char out[300];
   snprintf(out, sizeof out, "%s/cls.h5", dir);
   lv_dataset_write(out, 3, 0, &m, 1, &sp);
   uint8_t *stream = malloc(LM_TOKENS);
-  for (int64_t t = 0; t < LM_TOKENS; t++) stream[t] = (uint8_t)stream_of(t);
-  lv_split_data lp = {"val", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL};
+  uint8_t *emask = malloc(LM_TOKENS);
+  for (int64_t t = 0; t < LM_TOKENS; t++) {
+    stream[t] = (uint8_t)stream_of(t);
+    emask[t] = emask_of(t);
+  }
+  /* "val" carries an eval_mask (cut into the same shard ranges as the tokens), "train" none */
+  lv_split_data lp[2] = {{"val", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, emask},
+                         {"train", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, NULL}};
   lv_dataset_meta lm = {LV_TASK_LM, 256, 0, "test_dataset_mpi", "", 0, "", NULL, NULL};
   snprintf(out, sizeof out, "%s/lm.h5", dir);
-  lv_dataset_write(out, 2, 0, &lm, 1, &lp);
-  free(off); free(lbl); free(tok); free(stream);
+  lv_dataset_write(out, 2, 0, &lm, 2, lp);
+  free(off); free(lbl); free(tok); free(stream); free(emask);
 }
 
 int main(int argc, char **argv) {
@@ -81,12 +88,28 @@ int main(int argc, char **argv) {
   int64_t nw = lv_dataset_num_samples(lm), W = SEQ + 1, cnt = 0;
   EXPECT(nw == (LM_TOKENS - 1) / SEQ, "windows %lld", (long long)nw);
   int32_t *win = malloc((size_t)(nw * W) * sizeof *win);
+  uint8_t *wmask = malloc((size_t)(nw * W));
   for (int64_t i = rank; i < nw; i += size) idx[cnt++] = i;
-  lv_dataset_read(lm, cnt, idx, win, NULL, NULL, NULL, W, 0);
+  EXPECT(lv_dataset_has_eval_mask(lm), "val has an eval_mask");
+  lv_dataset_read(lm, cnt, idx, win, wmask, NULL, NULL, W, 0);
   bad = 0;
+  int64_t ones = 0;
   for (int64_t k = 0; k < cnt; k++)
-    for (int64_t t = 0; t < W; t++) bad += win[k * W + t] != stream_of(idx[k] * SEQ + t);
-  EXPECT(bad == 0, "rank %d: %d LM mismatches", rank, bad);
+    for (int64_t t = 0; t < W; t++) { /* windows cross the shard boundary: both streams stitched */
+      bad += win[k * W + t] != stream_of(idx[k] * SEQ + t);
+      bad += wmask[k * W + t] != emask_of(idx[k] * SEQ + t);
+      ones += wmask[k * W + t];
+    }
+  EXPECT(bad == 0, "rank %d: %d LM token or eval_mask mismatches", rank, bad);
+  EXPECT(ones > 0 && ones < cnt * W, "eval_mask has both values (%lld ones)", (long long)ones);
+  lv_dataset_close(lm);
+  lo.split = "train"; /* no eval_mask: the mask output is all ones */
+  lm = lv_dataset_open(spec, &lo);
+  EXPECT(!lv_dataset_has_eval_mask(lm), "train has no eval_mask");
+  lv_dataset_read(lm, cnt, idx, win, wmask, NULL, NULL, W, 0);
+  bad = 0;
+  for (int64_t k = 0; k < cnt * W; k++) bad += wmask[k] != 1;
+  EXPECT(bad == 0, "rank %d: %d mask entries not 1 without an eval_mask", rank, bad);
   lv_dataset_close(lm);
 
   printf("[rank %d of %d] ", rank, size);
@@ -98,7 +121,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
   }
-  free(tok); free(len); free(lbl); free(mask); free(win);
+  free(tok); free(len); free(lbl); free(mask); free(win); free(wmask);
   dist_finalize();
   return any ? 1 : 0;
 }

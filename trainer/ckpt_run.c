@@ -80,7 +80,17 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
 
 int64_t trainer_resume(lv_trainer *t) {
   const char *want = t->cfg.checkpoint.resume;
-  if (!want[0]) return 0;
+  if (!want[0]) {
+    /* A fresh run would mix its checkpoints, `latest` record and metrics with the other run's, and
+     * rotation would then delete one run's files: refuse, whatever the user meant. */
+    char names[1][LV_CKPT_NAME_MAX];
+    int64_t steps[1];
+    if (lv_ckpt_list(t->cfg.run.dir, names, steps, 1) > 0)
+      DIE_INPUT("run.dir: %s already holds the checkpoints of a run (newest: %s, step %lld): set "
+                "checkpoint.resume=auto to continue it, or choose another run.dir", t->cfg.run.dir, names[0],
+                (long long)steps[0]);
+    return 0;
+  }
   char path[LV_CONFIG_PATH_MAX + 64];
   if (!strcmp(want, "auto")) {
     int found = lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path);

@@ -20,6 +20,7 @@ static const converter converters[] = {
     {"text", lv_data_text, "text files -> byte-level language-modelling stream (vocab 256)"},
     {"tsv", lv_data_tsv, "LABEL<TAB>TEXT lines -> byte-level classification (vocab 256)"},
     {"recall", lv_data_recall, "long-range associative recall, generated (answer >= 8 chunks from the query)"},
+    {"mqar", lv_data_mqar, "multi-query associative recall as LM: near and far (>= 8 chunks) recalls, eval_mask"},
     {NULL, NULL, NULL},
 };
 

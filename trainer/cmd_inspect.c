@@ -133,6 +133,7 @@ static int inspect_dataset(const char *spec, const inspect_opts *o) {
       if (o->seq_len > 0)
         printf(", %lld windows of seq_len %lld (%lld tokens each)", (long long)lv_dataset_num_samples(ds),
                (long long)o->seq_len, (long long)(o->seq_len + 1));
+      if (lv_dataset_has_eval_mask(ds)) printf("; has an eval_mask (evaluation scores only the marked targets)");
       printf("\n");
     } else {
       printf("split %s: %lld samples, %lld tokens\n", names[s], (long long)lv_dataset_num_samples(ds),

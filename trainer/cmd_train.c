@@ -55,9 +55,11 @@ static int parse(int argc, char **argv, cli *a, int eval) {
 
 static void usage(int eval) {
   if (eval)
-    printf("usage: longvq eval CONFIG --model MODEL.h5 [--split val|test] [key=value ...]\n\n"
-           "Evaluates a saved model on a split of the dataset named by the config (data.val, or data.test\n"
-           "with --split test). Prints the mean loss and accuracy (classification) or bits per token (LM).\n");
+    printf("usage: longvq eval CONFIG --model MODEL.h5 [--split val|test|NAME] [key=value ...]\n\n"
+           "Evaluates a saved model on a split of the dataset named by the config: data.val (default),\n"
+           "data.test with --split test, or the split NAME of data.test's file (e.g. test_near of an mqar\n"
+           "dataset). Prints the mean loss and accuracy, and bits per token for LM (over the targets the\n"
+           "split's eval_mask counts, if it has one).\n");
   else
     printf("usage: longvq train CONFIG [key=value ...] [--print-config]\n\n"
            "Trains the model the config describes (run under mpirun/srun for data parallelism).\n"
@@ -98,10 +100,10 @@ static int run(int argc, char **argv, int eval) {
   lv_trainer t;
   int rc = LV_EXIT_OK;
   if (eval) {
-    if (a.split && !strcmp(a.split, "test")) {
-      if (!cfg.data.test[0]) DIE_INPUT("data.test: no test dataset configured");
+    if (a.split && strcmp(a.split, "val")) { /* test, or any other split of the test file */
+      if (!cfg.data.test[0]) DIE_INPUT("data.test: no test dataset configured (needed by --split %s)", a.split);
       snprintf(cfg.data.val, sizeof cfg.data.val, "%s", cfg.data.test);
-      snprintf(cfg.data.split_val, sizeof cfg.data.split_val, "%s", cfg.data.split_test);
+      snprintf(cfg.data.split_val, sizeof cfg.data.split_val, "%s", strcmp(a.split, "test") ? a.split : cfg.data.split_test);
     }
     trainer_setup(&t, &cfg, 0);
     trainer_init_params(&t, a.model);
@@ -109,7 +111,8 @@ static int run(int argc, char **argv, int eval) {
     trainer_evaluate(&t, &t.train, cfg.train.eval_batches, &loss, &acc, &n);
     if (dist_is_root()) {
       if (t.train.lm)
-        printf("eval %s: loss %.5f | bits per token %.5f | %.0f targets\n", a.model, loss, loss / 0.6931471805599453, n);
+        printf("eval %s: loss %.5f | bits per token %.5f | accuracy %.5f | %.0f targets\n", a.model, loss,
+               loss / 0.6931471805599453, acc, n);
       else
         printf("eval %s: loss %.5f | accuracy %.5f | %.0f samples\n", a.model, loss, acc, n);
     }

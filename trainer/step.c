@@ -50,17 +50,19 @@ static int64_t sample_at(lv_trainer *t, int64_t g) {
   return t->perm[g % t->train.n];
 }
 
-/* Reads n rows by index into the split's batch buffers (model layout). */
-static void read_rows(lv_trainer *t, lv_split *sp, int64_t n, const int64_t *idx) {
+/* Reads n rows by index into the split's batch buffers (model layout). LM: training counts every
+ * target (the spec's loss); evaluation (`evaluating`) counts the targets the split's eval_mask
+ * marks, if it has one (docs/dataset-format.md). */
+static void read_rows(lv_trainer *t, lv_split *sp, int64_t n, const int64_t *idx, int evaluating) {
   const int64_t L = t->L;
   if (sp->lm) {
-    lv_dataset_read(sp->ds, n, idx, sp->raw, NULL, NULL, NULL, L + 1, 0);
+    lv_dataset_read(sp->ds, n, idx, sp->raw, sp->rawmask, NULL, NULL, L + 1, 0);
     for (int64_t r = 0; r < n; r++)
       for (int64_t p = 0; p < L; p++) {
         sp->tokens[r * L + p] = sp->raw[r * (L + 1) + p];
         sp->targets[r * L + p] = sp->raw[r * (L + 1) + p + 1];
         sp->mask[r * L + p] = 1;
-        sp->tmask[r * L + p] = 1;
+        sp->tmask[r * L + p] = evaluating ? sp->rawmask[r * (L + 1) + p + 1] : 1;
       }
   } else {
     lv_dataset_read(sp->ds, n, idx, sp->tokens, sp->mask, NULL, sp->labels, L, t->cfg.data.truncate);
@@ -137,7 +139,7 @@ void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *
       idx[r] = g < sp->n ? g : 0;
       n_real += g < sp->n;
     }
-    read_rows(t, sp, t->mb, idx);
+    read_rows(t, sp, t->mb, idx, 1);
     for (int64_t r = n_real; r < t->mb; r++) { /* padding rows of the last batch count nowhere */
       if (sp->lm)
         memset(sp->tmask + r * t->L, 0, (size_t)t->L);
@@ -221,7 +223,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   for (int64_t k = 0; k < t->n_micro; k++) {
     int64_t first = t->rank * t->b_rank + k * t->mb;
     double td = now_s();
-    read_rows(t, &t->train, t->mb, t->gidx + first);
+    read_rows(t, &t->train, t->mb, t->gidx + first, 0);
     t_data += now_s() - td;
     lv_batch b = batch_of(&t->train, first);
     lv_fwd_stats st;
@@ -362,11 +364,15 @@ static void run_eval(lv_trainer *t, int64_t s) {
   trainer_evaluate(t, &t->val, t->cfg.train.eval_batches, &loss, &acc, &ntok);
   if (!dist_is_root()) return;
   if (t->val.lm)
-    printf("eval  %6lld | val loss %.4f | val bpt %.4f | %.0f targets\n", (long long)s, loss, loss / log(2.0), ntok);
+    printf("eval  %6lld | val loss %.4f | val bpt %.4f | val acc %.4f | %.0f targets\n", (long long)s, loss,
+           loss / log(2.0), acc, ntok);
   else
     printf("eval  %6lld | val loss %.4f | val acc %.4f | %.0f samples\n", (long long)s, loss, acc, ntok);
-  fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"%s\": %.7g}\n", (long long)s, loss,
-          t->val.lm ? "bits_per_token" : "accuracy", t->val.lm ? loss / log(2.0) : acc);
+  if (t->val.lm)
+    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g}\n",
+            (long long)s, loss, loss / log(2.0), acc);
+  else
+    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g}\n", (long long)s, loss, acc);
   fflush(t->metrics);
 }
 

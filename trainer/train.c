@@ -113,6 +113,7 @@ static int64_t choose_seq_len(lv_trainer *t, const char *path) {
 static void alloc_split_buffers(lv_trainer *t, lv_split *sp) {
   size_t rows = (size_t)t->mb, L = (size_t)t->L;
   sp->raw = alloc_z(sizeof(int32_t) * rows * (L + 1));
+  sp->rawmask = alloc_z(rows * (L + 1));
   sp->tokens = alloc_z(sizeof(int32_t) * rows * L);
   sp->targets = alloc_z(sizeof(int32_t) * rows * L);
   sp->labels = alloc_z(sizeof(int32_t) * rows);
@@ -262,6 +263,7 @@ void trainer_init_params(lv_trainer *t, const char *model_file) {
 static void free_split(lv_split *sp) {
   if (sp->ds) lv_dataset_close(sp->ds);
   free(sp->raw);
+  free(sp->rawmask);
   free(sp->tokens);
   free(sp->targets);
   free(sp->labels);

@@ -18,6 +18,7 @@ typedef struct {
   int64_t n;                 /* samples in the split */
   int lm;                    /* task is language modelling */
   int32_t *raw;              /* (mb, L+1) LM windows */
+  uint8_t *rawmask;          /* (mb, L+1) LM: the windows' eval_mask (all 1 if the split has none) */
   int32_t *tokens, *targets, *labels;
   uint8_t *mask, *tmask;
 } lv_split;
