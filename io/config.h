@@ -65,6 +65,7 @@ typedef struct lv_config {
     int64_t eval_every, eval_batches;
     lv_nonfinite nonfinite;
     int64_t threads;
+    char init_from[LV_CONFIG_PATH_MAX]; /* "" = the spec init; else a model file (fine-tuning) */
   } train;
   struct {
     int64_t every, keep, keep_every;

@@ -88,6 +88,7 @@ static const lv_key keys[] = {
     INT(train, eval_batches, "0", 0, INF, 0, "batches per evaluation; 0 = the whole split"),
     ENUM(train, nonfinite, nonfinite_names, 0, "on a NaN/Inf loss or gradient: stop, or skip the step"),
     INT(train, threads, "0", 0, INF, 0, "threads per rank; 0 = OMP_NUM_THREADS or all cores"),
+    STR(train, init_from, "", "start from this model file's parameters and codebooks (fresh optimizer); \"\" = spec init"),
 
     INT(checkpoint, every, "500", 0, INF, 0, "save every N steps; 0 = only at the end and on signals"),
     INT(checkpoint, keep, "3", 1, INF, 0, "keep the newest N periodic checkpoints"),

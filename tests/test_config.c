@@ -44,7 +44,7 @@ static int load_yaml(lv_config *cfg, const char *yaml, char **msgs) {
 
 /* ---- the table ---------------------------------------------------------------------------------- */
 
-/* Every key of the issue, exactly these names. */
+/* Every key of the issues, exactly these names (train.init_from came with fine-tuning). */
 static const char *const required[] = {
     "model.mode", "model.d_model", "model.z_dim", "model.v_dim", "model.ema_dim", "model.codebook_size",
     "model.chunk_size", "model.ffn_dim", "model.n_layers", "model.prenorm", "model.norm", "model.dropout",
@@ -54,7 +54,7 @@ static const char *const required[] = {
     "data.split_val", "data.split_test", "data.cache_mb",
     "train.batch_size", "train.micro_batch", "train.steps", "train.lr", "train.min_lr", "train.warmup",
     "train.schedule", "train.weight_decay", "train.clip", "train.eval_every", "train.eval_batches",
-    "train.nonfinite", "train.threads",
+    "train.nonfinite", "train.threads", "train.init_from",
     "checkpoint.every", "checkpoint.keep", "checkpoint.keep_every", "checkpoint.resume",
     "checkpoint.save_initial",
     "dist.bucket_mb", "dist.zero", "dist.world_size", "dist.check_every", "dist.comm_thread",
@@ -379,6 +379,7 @@ static const char *const unusual[][2] = {
     {"train.min_lr", "1e-5"}, {"train.warmup", "0"}, {"train.schedule", "cosine"},
     {"train.weight_decay", "0.3333333333333333"}, {"train.clip", "-0.5"}, {"train.eval_every", "0"},
     {"train.eval_batches", "5"}, {"train.nonfinite", "skip"}, {"train.threads", "2"},
+    {"train.init_from", "runs/a b/model_final.h5"},
     {"checkpoint.every", "1"}, {"checkpoint.keep", "1"}, {"checkpoint.keep_every", "1000"},
     {"checkpoint.resume", "\xc3\xa9 \xe4\xb8\xad NEL\xc2\x85 LS\xe2\x80\xa8 BOM\xef\xbb\xbf DEL\x7f bell\x07 cr\r"},
     {"checkpoint.save_initial", "false"},

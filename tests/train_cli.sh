@@ -50,6 +50,19 @@ bad "batch does not divide micro-batches" "does not divide" $CFG train.micro_bat
 bad "missing dataset file" "nope.h5" $CFG data.train=nope.h5
 bad "unknown key" "modle.d_model|unknown" $CFG modle.d_model=3
 
+# Fine-tuning: train.init_from makes a model file the step-0 model (fresh optimizer); a file of
+# another shape, or no file, is an error naming the key.
+"$LONGVQ" train $CFG run.dir=ft train.init_from=run/model_final.h5 train.steps=2 > ft.log 2>&1; rc=$?
+check "train.init_from: the given model is step 0" '[ $rc -eq 0 ] && /usr/bin/python3 - <<PY
+import h5py, numpy as np
+a, b = h5py.File("run/model_final.h5", "r"), h5py.File("ft/model_step0.h5", "r")
+names = []
+a["model"].visit(lambda n: names.append(n) if isinstance(a["model"][n], h5py.Dataset) else None)
+assert len(names) > 10 and all(np.array_equal(a["model"][n][()], b["model"][n][()]) for n in names)
+PY'
+bad "init_from of another shape" "train.init_from: run/model_final.h5: tensor embed.weight has shape" $CFG run.dir=ft2 train.init_from=run/model_final.h5 model.d_model=32
+bad "init_from missing" "train.init_from: nope.h5" $CFG run.dir=ft3 train.init_from=nope.h5
+
 # A diverging run stops at the first non-finite loss, naming the step and where it appeared.
 "$LONGVQ" train $CFG run.dir=runnan train.lr=1e30 train.clip=0 train.warmup=0 > nan.log 2>&1; rc=$?
 check "non-finite loss stops with step and layer" '[ $rc -eq 1 ] && grep -Eq "step [0-9]+: non-finite.*first at (layer [0-9]+ |embedding|final norm|logits|gradient of)" nan.log'

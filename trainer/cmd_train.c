@@ -106,7 +106,7 @@ static int run(int argc, char **argv, int eval) {
       snprintf(cfg.data.split_val, sizeof cfg.data.split_val, "%s", strcmp(a.split, "test") ? a.split : cfg.data.split_test);
     }
     trainer_setup(&t, &cfg, 0);
-    trainer_init_params(&t, a.model);
+    trainer_init_params(&t, a.model, "--model");
     double loss, acc, n;
     trainer_evaluate(&t, &t.train, cfg.train.eval_batches, &loss, &acc, &n);
     if (dist_is_root()) {
@@ -119,7 +119,7 @@ static int run(int argc, char **argv, int eval) {
   } else {
     lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */
     trainer_setup(&t, &cfg, 1);
-    trainer_init_params(&t, NULL);
+    trainer_init_params(&t, cfg.train.init_from[0] ? cfg.train.init_from : NULL, "train.init_from"); /* a resume overwrites it */
     rc = trainer_run(&t);
   }
   trainer_free(&t);

@@ -216,11 +216,13 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   t->model = lv_model_create(&t->lay, t->mb, t->L, &t->ctx);
   t->flops_per_token = lv_model_flops_per_token(d, t->L);
   if (dist_is_root()) {
-    printf("model: %s, %s, %s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s%lld\n",
+    char classes[32] = ""; /* the decoder has no classes */
+    if (!d->decoder) snprintf(classes, sizeof classes, " K %lld", (long long)d->K);
+    printf("model: %s, %s, %s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s\n",
            d->decoder ? "decoder" : "encoder", d->prenorm ? "prenorm" : "postnorm",
            d->norm == 0 ? "layernorm" : d->norm == 1 ? "rmsnorm" : "scalenorm", (long long)d->n_layers,
            (long long)d->D, (long long)d->Z, (long long)d->E, (long long)d->N, (long long)d->S, (long long)d->C,
-           (long long)d->F, (long long)d->V, d->decoder ? "" : " K ", d->decoder ? 0LL : (long long)d->K);
+           (long long)d->F, (long long)d->V, classes);
     size_t np = 0;
     for (int i = 0; i < t->lay.n_params; i++) np += (size_t)t->lay.params[i].numel;
     printf("parameters: %zu trained, %zu codebook state; seq_len %lld; batch %lld = %d ranks x %lld micro x %lld\n",
@@ -245,14 +247,14 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
 }
 
-void trainer_init_params(lv_trainer *t, const char *model_file) {
+void trainer_init_params(lv_trainer *t, const char *model_file, const char *from) {
   if (!model_file) {
     lv_layout_init(&t->lay, (uint64_t)t->cfg.run.seed, t->params, t->state);
   } else {
     char err[1024];
     int bad = lv_model_load(model_file, &t->lay, t->params, t->state, err, sizeof err);
     if (dist_any(bad)) {
-      if (bad && dist_is_root()) fprintf(stderr, "longvq: error: %s\n", err);
+      if (bad && dist_is_root()) fprintf(stderr, "longvq: error: %s: %s\n", from, err);
       dist_finalize();
       exit(LV_EXIT_USAGE);
     }
