@@ -21,8 +21,11 @@ check "both arms train" '[ $r1 -eq 0 ] && [ $r2 -eq 0 ]'
 # accuracy of `longvq eval` on a split: the value after "accuracy"
 acc() { "$LONGVQ" eval $CFG --model "$1/model_final.h5" --split "$2" "${@:3}" 2>/dev/null |
         sed -nE 's/.*accuracy ([0-9.]+) .*/\1/p'; }
-far_test=$(acc far test); nofar_test=$(acc nofar test model.far_attention=false)
-far_near=$(acc far test_near); nofar_near=$(acc nofar test_near model.far_attention=false)
+# the no-far arm is evaluated without the flag: eval takes model.far_attention from the model file
+far_test=$(acc far test); nofar_test=$(acc nofar test)
+far_near=$(acc far test_near); nofar_near=$(acc nofar test_near)
+"$LONGVQ" eval $CFG --model nofar/model_final.h5 > adopt.log 2>&1
+check "eval adopts model.far_attention from the model file" 'grep -q "eval: model.far_attention: false as the model was trained" adopt.log'
 echo "far recalls (test):       far on $far_test, far off $nofar_test (chance 0.031)"
 echo "near recalls (test_near): far on $far_near, far off $nofar_near"
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "io/config.h"
+#include "io/model_io.h"
 #include "trainer/check.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
@@ -74,6 +75,39 @@ static int build_config(lv_config *cfg, const cli *a) {
   return dist_any(errs);
 }
 
+/* eval: the model is evaluated as it was trained. Every non-shape model.* key the command line does
+ * not override (model.far_attention above all) is taken from the model file's stored config, and
+ * each change is logged. Shape keys must already agree, or loading the parameters fails. */
+static void adopt_model_keys(lv_config *cfg, const cli *a) {
+  char *yaml = lv_model_read_config(a->model);
+  if (!yaml) return; /* no stored config (a foreign file): the given config alone */
+  lv_config stored;
+  lv_config_defaults(&stored);
+  char src[LV_CONFIG_PATH_MAX + 32];
+  snprintf(src, sizeof src, "<config of %s>", a->model);
+  int bad = lv_config_load_string(&stored, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
+  free(yaml);
+  if (bad) DIE_INPUT("--model %s: its stored config does not load (see above)", a->model);
+  const char *names[128];
+  int n = lv_config_diff(&stored, cfg, 0, names, 128);
+  for (int i = 0; i < n && i < 128; i++) {
+    const lv_key *k = lv_config_find_key(names[i]);
+    if (strncmp(names[i], "model.", 6) || (k->flags & LV_KEY_SHAPE)) continue;
+    int overridden = 0;
+    for (int j = 0; j < a->n_over; j++)
+      overridden |= !strncmp(a->over[j], names[i], strlen(names[i])) && a->over[j][strlen(names[i])] == '=';
+    if (overridden) continue;
+    char was[256], now[256];
+    lv_config_format_value(cfg, k, now, sizeof now);
+    lv_config_format_value(&stored, k, was, sizeof was);
+    char problem[256];
+    if (lv_config_set_text(cfg, k, was, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
+    if (dist_is_root())
+      printf("eval: %s: %s as the model was trained (the config says %s; override with %s=...)\n", names[i], was, now,
+             names[i]);
+  }
+}
+
 static int run(int argc, char **argv, int eval) {
   cli a;
   if (parse(argc, argv, &a, eval)) return LV_EXIT_USAGE;
@@ -100,6 +134,7 @@ static int run(int argc, char **argv, int eval) {
   lv_trainer t;
   int rc = LV_EXIT_OK;
   if (eval) {
+    adopt_model_keys(&cfg, &a);
     if (a.split && strcmp(a.split, "val")) { /* test, or any other split of the test file */
       if (!cfg.data.test[0]) DIE_INPUT("data.test: no test dataset configured (needed by --split %s)", a.split);
       snprintf(cfg.data.val, sizeof cfg.data.val, "%s", cfg.data.test);
