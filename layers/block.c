@@ -41,6 +41,15 @@ static void add_mul_mask(float *y, const float *x, const float *m, int64_t rows,
     for (int64_t c = 0; c < W; c++) y[t * W + c] += x[t * W + c] * m[t];
 }
 
+void lv_zero_floats(float *p, size_t n) {
+  enum { PIECES = 64 }; /* page-sized or larger pieces, a static split: each thread zeroes its own */
+#pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 16))
+  for (int c = 0; c < PIECES; c++) {
+    size_t lo = n * (size_t)c / PIECES, hi = n * (size_t)(c + 1) / PIECES;
+    memset(p + lo, 0, sizeof(float) * (hi - lo));
+  }
+}
+
 static void add_into(float *y, const float *x, int64_t n) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) y[i] += x[i];
@@ -135,7 +144,7 @@ void lv_block_backward(lv_model *m, int i, const float *params, float *grads, co
   const float *cb = m->cb + (size_t)i * (size_t)(d->S * Z);
   char dom[64];
   dropout_cfg dc;
-  memset(m->grad_arena, 0, sizeof(float) * m->mem.grad_scratch);
+  lv_zero_floats(m->grad_arena, m->mem.grad_scratch);
 
   /* x_next = s2 * m (prenorm) or Norm_ffn(s2) * m (postnorm) */
   if (d->prenorm) {

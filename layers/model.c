@@ -313,8 +313,8 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
   const int64_t BT = m->BT, D = d->D;
   const size_t nd = sizeof(float) * (size_t)(BT * D);
   int64_t R = d->decoder ? BT : m->B, K = d->decoder ? d->V : d->K;
-  memset(m->dlogits, 0, sizeof(float) * (size_t)(R * K));
-  memset(m->dx_a, 0, nd);
+  lv_zero_floats(m->dlogits, (size_t)(R * K));
+  lv_zero_floats(m->dx_a, (size_t)(BT * D));
   if (d->decoder) {
     xent_backward(m->dlogits, task_scale, m->logits, b->targets, m->tmask_f, m->xent_saved, R, K);
     size_t eoff = d->tie_embeddings ? lay->embed : lay->lm_head;

@@ -30,14 +30,16 @@ void xent_forward(xent_stats *stats, const float *logits, const int32_t *targets
     int64_t cnt = 0, ok = 0;
     for (int64_t r = r0; r < r1; r++) {
       const float *l = logits + r * K;
+      /* the max vectorizes; then its first index (ties to the lowest class), an early-exit scan */
       float m = l[0];
+#pragma omp simd reduction(max : m)
+      for (int64_t j = 1; j < K; j++) m = l[j] > m ? l[j] : m;
       int64_t am = 0;
-      for (int64_t j = 1; j < K; j++)
-        if (l[j] > m) { m = l[j]; am = j; }
-      double s = 0;
+      while (am < K - 1 && l[am] != m) am++; /* bounded: a NaN row never matches */
+      float s = 0; /* float lanes: each term is in (0, 1], K terms; the log is taken in double */
 #pragma omp simd reduction(+ : s)
       for (int64_t j = 0; j < K; j++) s += act_expf(l[j] - m);
-      double lg = log(s);
+      double lg = log((double)s);
       mx[r] = m;
       ls[r] = (float)lg;
       if (!counted(targets, mask, r)) continue;
