@@ -60,7 +60,9 @@ static void usage(int eval) {
            "Evaluates a saved model on a split of the dataset named by the config: data.val (default),\n"
            "data.test with --split test, or the split NAME of data.test's file (e.g. test_near of an mqar\n"
            "dataset). Prints the mean loss and accuracy, and bits per token for LM (over the targets the\n"
-           "split's eval_mask counts, if it has one).\n");
+           "split's eval_mask counts, if it has one). The model is evaluated as it was trained: its\n"
+           "non-shape model.* keys (e.g. model.far_attention) come from the model file unless given\n"
+           "as key=value.\n");
   else
     printf("usage: longvq train CONFIG [key=value ...] [--print-config]\n\n"
            "Trains the model the config describes (run under mpirun/srun for data parallelism).\n"
