@@ -56,12 +56,12 @@ static int category(const mqar_opts *o, int64_t last, int64_t cp) {
   return back <= 1 ? CAT_NEAR : back >= o->M ? CAT_FAR : -1;
 }
 
-/* Block b of split s into tok[0..L); cat[j] = category of pair j. scratch: 3K int64. */
+/* Block b of split s into tok[0..L); cat[j] = category of pair j. scratch: 4K int64. */
 static void gen_block(const mqar_opts *o, int split, int64_t b, int32_t *tok, uint8_t *cat, int64_t *scratch,
                       mqar_stats *st) {
   rng_stream rs = rng_make(o->seed, "mqar", (uint32_t)b, (uint32_t)split);
   uint64_t w = 0;
-  int64_t *f = scratch, *last = f + o->K, *set = last + o->K;
+  int64_t *f = scratch, *last = f + o->K, *kc = last + o->K, *set = kc + o->K;
   for (int64_t k = 0; k < o->K; k++) {
     f[k] = (int64_t)(((uint64_t)rng_u32(&rs, w++) * (uint64_t)o->V) >> 32);
     last[k] = -1;
@@ -70,24 +70,24 @@ static void gen_block(const mqar_opts *o, int split, int64_t b, int32_t *tok, ui
     const int64_t p = 2 * j, cp = p / o->C;
     int64_t cnt[3] = {0, 0, 0};
     for (int64_t k = 0; k < o->K; k++) {
-      int ck = category(o, last[k], cp);
-      if (ck >= 0) cnt[ck]++;
+      kc[k] = category(o, last[k], cp);
+      if (kc[k] >= 0) cnt[kc[k]]++;
     }
     double total = 0;
     for (int c = 0; c < 3; c++) total += cnt[c] ? o->w[c] : 0;
     if (!(total > 0))
       DIE("data mqar: block %lld pair %lld: no eligible key has a positive weight", (long long)b, (long long)j);
+    /* u < total strictly (a factor <= 1 - 2^-32 in double), and the running sum reaches total exactly
+     * at the last category with a positive weight: one is always picked */
     double u = rng_u32(&rs, w++) * 0x1p-32 * total, run = 0;
     int c = -1;
     for (int q = 0; q < 3 && c < 0; q++) {
       run += cnt[q] ? o->w[q] : 0;
       if (cnt[q] && u < run) c = q;
     }
-    if (c < 0) /* u rounded up to the total: the last non-empty category */
-      for (int q = 2; q >= 0 && c < 0; q--) c = cnt[q] && o->w[q] > 0 ? q : -1;
     int64_t m = 0;
     for (int64_t k = 0; k < o->K; k++)
-      if (category(o, last[k], cp) == c) set[m++] = k;
+      if (kc[k] == c) set[m++] = k;
     const int64_t k = set[((uint64_t)rng_u32(&rs, w++) * (uint64_t)m) >> 32];
     tok[p] = (int32_t)(1 + k);
     tok[p + 1] = (int32_t)(1 + o->K + f[k]);
@@ -149,7 +149,7 @@ int lv_data_mqar(int argc, char **argv) {
   const int64_t V_total = 1 + o.K + o.V, L = o.L;
   static const char *split_names[4] = {"train", "val", "test", "test_near"};
   const int64_t nb[4] = {n[0], n[1], n[2], n[2]};
-  int64_t *scratch = malloc((size_t)(3 * o.K) * sizeof *scratch);
+  int64_t *scratch = malloc((size_t)(4 * o.K) * sizeof *scratch);
   int32_t *row = malloc((size_t)L * sizeof *row);
   uint8_t *cat = malloc((size_t)(L / 2));
   CHECK_ALLOC(scratch);

@@ -176,14 +176,6 @@ void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t
   fprintf(f, "  total               %10.1f MiB\n", mib(total));
 }
 
-static float *alloc_floats(size_t n) {
-  float *p = NULL;
-  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
-  CHECK_ALLOC(p);
-  memset(p, 0, sizeof(float) * n); /* first touch once, here, not in the step */
-  return p;
-}
-
 lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_ctx *ctx) {
   const lv_dims *d = &lay->dims;
   if (L % d->C != 0) DIE("lv_model_create: L = %lld is not a multiple of the chunk size %lld", (long long)L,
@@ -198,14 +190,14 @@ lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_
   m->BT = B * L;
   m->M = 2 * d->D + d->Z + d->E;
   m->mem = lv_model_plan(d, B, L);
-  m->act_arena = alloc_floats(m->mem.act);
+  m->act_arena = lv_alloc_floats(m->mem.act);
   carve_acts(d, B, L, m->act_arena, m, NULL);
   size_t layer_part = 0;
-  float *g = alloc_floats(m->mem.grad_scratch);
+  float *g = lv_alloc_floats(m->mem.grad_scratch);
   carve_grads(d, B, L, g, m, &layer_part);
   m->grad_arena = g;
   m->mem.grad_scratch = layer_part; /* what lv_block_backward zeroes */
-  m->scratch = alloc_floats(m->mem.scratch);
+  m->scratch = lv_alloc_floats(m->mem.scratch);
   const int64_t BT = m->BT;
   linear_plan_init(&m->v_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = d->E, .bias = 1});
   linear_plan_init(&m->mx_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = m->M, .bias = 1});

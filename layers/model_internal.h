@@ -75,10 +75,11 @@ struct lv_model {
   lm_head_plan lm;
 };
 
-/* One layer (layers/block.c). */
-/* p[0..n) = 0 on all threads (a serial memset of the per-layer gradient arena cost ~5% of a step). */
+/* p[0..n) = 0 on all threads (a serial memset of the per-layer gradient arena cost ~5% of a step);
+ * layers/block.c. */
 void lv_zero_floats(float *p, size_t n);
 
+/* One layer (layers/block.c). */
 void lv_block_forward(lv_model *m, int i, const float *params, const lv_batch *b, const lv_fwd_opts *o,
                       lv_fwd_stats *st, float *n_s, float *key_sums, float *x_next);
 /* dx_in += d loss / d x_i given dx_next = d loss / d x_{i+1}. */

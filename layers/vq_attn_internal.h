@@ -2,33 +2,16 @@
 #ifndef LONGVQ_VQ_ATTN_INTERNAL_H
 #define LONGVQ_VQ_ATTN_INTERNAL_H
 
+#include "layers/act.h"
 #include "layers/vq_attn.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* exp(x) for the softmax, vectorizable (GCC turns loops over it into AVX-512 code without fast-math):
- * Cephes-style range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, then 2^n from the
- * exponent bits; about 1 ulp. x < -87 (including -inf: the masked terms) gives exactly 0, which only
- * drops terms below 1e-38 of the row maximum. NaN propagates. */
-static inline float vqa_exp(float x) {
-  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding and subtracting rounds to an integer */
-  const float n = (xc * 1.44269504088896341f + magic) - magic;
-  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)(n == n ? n : 0.0f) + 127) << 23; /* NaN: p carries it */
-  float two_n;
-  memcpy(&two_n, &bits, sizeof two_n);
-  return x < -87.0f ? 0.0f : p * two_n;
-}
+/* exp(x) for the softmax: act_expf (vectorizable, ~1-2 ulp), except that x < -87 (including -inf,
+ * the masked terms) gives exactly 0, which only drops terms below 1e-38 of the row maximum. */
+static inline float vqa_exp(float x) { return x < -87.0f ? 0.0f : act_expf(x); }
 
 /* Offsets (floats) of the scratch segments. */
 typedef struct {

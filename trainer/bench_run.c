@@ -57,14 +57,6 @@ double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L) {
   return 4.0 * floats;
 }
 
-static float *alloc_f(size_t n) {
-  float *p = NULL;
-  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
-  CHECK_ALLOC(p);
-  memset(p, 0, sizeof(float) * n);
-  return p;
-}
-
 static void fill_uniform(float *x, size_t n, uint64_t seed, const char *domain) {
   rng_stream rs = rng_make(seed, domain, 0, 0);
   for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(&rs, i) - 0.5);
@@ -74,7 +66,8 @@ static void fill_uniform(float *x, size_t n, uint64_t seed, const char *domain) 
  * least 3, at most 200) after one warm-up; B is (K, N), or (N, K) stored when trans_b (a Linear's W). */
 static void probe_rate(const dnn_ctx *ctx, int64_t M, int64_t N, int64_t K, int trans_b, double budget, uint64_t seed,
                        double *best, double *mean) {
-  float *A = alloc_f((size_t)(M * K)), *B = alloc_f((size_t)(K * N)), *C = alloc_f((size_t)(M * N));
+  float *A = lv_alloc_floats((size_t)(M * K)), *B = lv_alloc_floats((size_t)(K * N));
+  float *C = lv_alloc_floats((size_t)(M * N));
   fill_uniform(A, (size_t)(M * K), seed, "bench/probe_a");
   fill_uniform(B, (size_t)(K * N), seed, "bench/probe_b");
   mm_plan p;
@@ -214,10 +207,11 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   char err[256];
   if (lv_layout_build(&lay, d, err, sizeof err)) DIE("bench: %s", err);
   const size_t np = lay.n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  float *params = alloc_f(np), *state = alloc_f(lay.n_state_floats), *m1 = alloc_f(np), *m2 = alloc_f(np);
+  float *params = lv_alloc_floats(np), *state = lv_alloc_floats(lay.n_state_floats);
+  float *m1 = lv_alloc_floats(np), *m2 = lv_alloc_floats(np);
   /* gradients and the step's codebook statistics in one buffer, as the trainer reduces them */
   const size_t n_red = np + nl * S + nl * S * Z;
-  float *red = alloc_f(n_red), *grads = red, *n_s = red + np, *key_sums = n_s + nl * S;
+  float *red = lv_alloc_floats(n_red), *grads = red, *n_s = red + np, *key_sums = n_s + nl * S;
   lv_layout_init(&lay, o->seed, params, state);
   lv_model *m = lv_model_create(&lay, B, L, &ctx);
   lv_model_set_codebooks(m, state);

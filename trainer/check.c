@@ -70,3 +70,11 @@ const char *lv_h5_errstr(void) {
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, buf);
   return buf;
 }
+
+float *lv_alloc_floats(size_t n) {
+  float *p = NULL;
+  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
+  CHECK_ALLOC(p);
+  memset(p, 0, sizeof(float) * n);
+  return p;
+}

@@ -77,13 +77,14 @@ static int build_config(lv_config *cfg, const cli *a) {
   return dist_any(errs);
 }
 
-/* eval: the model is evaluated as it was trained. Every non-shape model.* key the command line does
- * not override (model.far_attention above all) is taken from the model file's stored config, and
- * each change is logged. Shape keys must already agree, or loading the parameters fails. */
+/* eval: the model is evaluated as it was trained. Every non-shape model.* key is taken from the
+ * model file's stored config, then the command line's key=value overrides are applied again, so
+ * they still win; each key that ends up changed is logged. Shape keys must already agree, or
+ * loading the parameters fails. */
 static void adopt_model_keys(lv_config *cfg, const cli *a) {
   char *yaml = lv_model_read_config(a->model);
   if (!yaml) return; /* no stored config (a foreign file): the given config alone */
-  lv_config stored;
+  lv_config stored, given = *cfg;
   lv_config_defaults(&stored);
   char src[LV_CONFIG_PATH_MAX + 32];
   snprintf(src, sizeof src, "<config of %s>", a->model);
@@ -95,18 +96,19 @@ static void adopt_model_keys(lv_config *cfg, const cli *a) {
   for (int i = 0; i < n && i < 128; i++) {
     const lv_key *k = lv_config_find_key(names[i]);
     if (strncmp(names[i], "model.", 6) || (k->flags & LV_KEY_SHAPE)) continue;
-    int overridden = 0;
-    for (int j = 0; j < a->n_over; j++)
-      overridden |= !strncmp(a->over[j], names[i], strlen(names[i])) && a->over[j][strlen(names[i])] == '=';
-    if (overridden) continue;
+    char v[256], problem[256];
+    lv_config_format_value(&stored, k, v, sizeof v);
+    if (lv_config_set_text(cfg, k, v, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
+  }
+  if (lv_config_apply_overrides(cfg, a->n_over, a->over, NULL)) DIE("eval: re-applying the overrides failed");
+  n = lv_config_diff(&given, cfg, 0, names, 128);
+  for (int i = 0; i < n && i < 128 && dist_is_root(); i++) {
+    const lv_key *k = lv_config_find_key(names[i]);
     char was[256], now[256];
     lv_config_format_value(cfg, k, now, sizeof now);
-    lv_config_format_value(&stored, k, was, sizeof was);
-    char problem[256];
-    if (lv_config_set_text(cfg, k, was, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
-    if (dist_is_root())
-      printf("eval: %s: %s as the model was trained (the config says %s; override with %s=...)\n", names[i], was, now,
-             names[i]);
+    lv_config_format_value(&given, k, was, sizeof was);
+    printf("eval: %s: %s as the model was trained (the config says %s; override with %s=...)\n", names[i], now, was,
+           names[i]);
   }
 }
 
@@ -156,7 +158,7 @@ static int run(int argc, char **argv, int eval) {
   } else {
     lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */
     trainer_setup(&t, &cfg, 1);
-    trainer_init_params(&t, cfg.train.init_from[0] ? cfg.train.init_from : NULL, "train.init_from"); /* a resume overwrites it */
+    trainer_init_params(&t, NULL, NULL); /* the spec init; trainer_run loads train.init_from or a checkpoint */
     rc = trainer_run(&t);
   }
   trainer_free(&t);

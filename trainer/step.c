@@ -380,6 +380,7 @@ int trainer_run(lv_trainer *t) {
   const lv_config *c = &t->cfg;
   lv_signals_install();
   int64_t done = trainer_resume(t);
+  if (done == 0 && c->train.init_from[0]) trainer_init_params(t, c->train.init_from, "train.init_from");
   if (done == 0 && c->checkpoint.save_initial) save_model(t, "model_step0.h5", 0);
   if (done > 0) log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count,
                          (long long)done + 1, (long long)c->train.steps);

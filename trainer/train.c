@@ -29,14 +29,6 @@ static void input_error(const char *fmt, ...) {
   exit(LV_EXIT_USAGE);
 }
 
-static float *alloc_f(size_t n) {
-  float *p = NULL;
-  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
-  CHECK_ALLOC(p);
-  memset(p, 0, sizeof(float) * n);
-  return p;
-}
-
 static void *alloc_z(size_t bytes) {
   void *p = calloc(1, bytes ? bytes : 1);
   CHECK_ALLOC(p);
@@ -180,9 +172,9 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   t->n_stat = nl * S + 2 * nl * S * Z + 4 + nl + 1 + (size_t)t->world;
   t->grad_pad = reducer_stat_offset(t->lay.n_param_floats, t->world);
   t->n_red = reducer_buffer_floats(t->lay.n_param_floats, t->n_stat, t->world);
-  t->params = alloc_f(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
-  t->state = alloc_f(t->lay.n_state_floats);
-  t->red = alloc_f(t->n_red);
+  t->params = lv_alloc_floats(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
+  t->state = lv_alloc_floats(t->lay.n_state_floats);
+  t->red = lv_alloc_floats(t->n_red);
   t->grads = t->red;
   t->n_s = t->red + t->grad_pad;
   t->key_sums = t->n_s + nl * S;
@@ -202,8 +194,8 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
       t->shard_off[k] = t->n_moments;
       t->n_moments += t->shard[k].hi - t->shard[k].lo;
     }
-    t->m = alloc_f(t->n_moments);
-    t->v = alloc_f(t->n_moments);
+    t->m = lv_alloc_floats(t->n_moments);
+    t->v = lv_alloc_floats(t->n_moments);
     t->perm = alloc_z(sizeof(int64_t) * (size_t)t->train.n);
     t->perm_epoch = -1;
     t->gidx = alloc_z(sizeof(int64_t) * (size_t)t->Bg);

@@ -63,7 +63,8 @@ typedef struct {
  * error on rank 0 and every rank exits with LV_EXIT_USAGE. `need_train` = 0 for eval-only. */
 void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train);
 /* Collective. Initializes the parameters (seed) or loads them from a model file; a bad file is an
- * error naming `from` (the option or key that named it) and the problem, exit code 2. */
+ * error naming `from` (the option or key that named it) and the problem, exit code 2. `from` is
+ * unused (may be NULL) when model_file is NULL. */
 void trainer_init_params(lv_trainer *t, const char *model_file, const char *from);
 /* Collective. Runs train.steps optimizer steps, logging and evaluating. Returns an exit code. */
 int trainer_run(lv_trainer *t);
