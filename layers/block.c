@@ -56,7 +56,7 @@ static void add_into(float *y, const float *x, int64_t n) {
 }
 
 void lv_block_forward(lv_model *m, int i, const float *params, const lv_batch *b, const lv_fwd_opts *o,
-                      lv_fwd_stats *st, float *n_s, float *key_sums, float *x_next) {
+                      lv_fwd_stats *st, double *n_s, double *key_sums, float *x_next) {
   const lv_dims *d = &m->d;
   const lv_layer_offsets *off = &m->lay->layer[i];
   lv_layer_act *A = &m->la[i];

@@ -26,6 +26,9 @@ static float *carve(cursor *c, size_t n) {
   return p;
 }
 
+/* n doubles from the same float arena (64-byte aligned, so aligned for double). */
+static double *carve_f64(cursor *c, size_t n) { return (double *)(void *)carve(c, 2 * n); }
+
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 /* Lays out (or counts) the kept activations; fills m's pointers when m != NULL. */
@@ -80,7 +83,8 @@ static size_t carve_acts(const lv_dims *d, int64_t B, int64_t L, float *base, lv
   float *head_saved = d->decoder ? NULL : carve(&c, head_saved_floats(B, d->D));
   float *mask_f = carve(&c, BT), *tmask_f = carve(&c, BT);
   float *cb = carve(&c, (size_t)(d->n_layers * d->S * d->Z));
-  float *stat_ns = carve(&c, (size_t)(d->n_layers * d->S)), *stat_keys = carve(&c, (size_t)(d->n_layers * d->S * d->Z));
+  double *stat_ns = carve_f64(&c, (size_t)(d->n_layers * d->S));
+  double *stat_keys = carve_f64(&c, (size_t)(d->n_layers * d->S * d->Z));
   if (m) {
     m->x_out = x_out;
     m->xf = xf;
@@ -246,7 +250,7 @@ static dropout_cfg embed_drop(char *dom, size_t cap, const lv_fwd_opts *o, const
 }
 
 void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const lv_fwd_opts *o, lv_fwd_stats *st,
-                      float *n_s, float *key_sums) {
+                      double *n_s, double *key_sums) {
   const lv_dims *d = &m->d;
   const lv_layout *lay = m->lay;
   const int64_t BT = m->BT, D = d->D;

@@ -70,10 +70,10 @@ void lv_model_free(lv_model *m);
 void lv_model_set_codebooks(lv_model *m, const float *state);
 
 /* Forward over one micro-batch. Adds the step's codebook statistics into n_s (n_layers, S) and
- * key_sums (n_layers, S, Z) (both may be NULL in evaluation) and returns the partial sums.
+ * key_sums (n_layers, S, Z), in double (both may be NULL in evaluation), and returns the partial sums.
  * logits_out (may be NULL): encoder (B, K), decoder (B*L, V) view of the model's logits. */
 void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const lv_fwd_opts *o,
-                      lv_fwd_stats *st, float *n_s, float *key_sums);
+                      lv_fwd_stats *st, double *n_s, double *key_sums);
 /* Called during backward as gradients become final: floats [lo, end) of the parameter layout hold
  * their complete gradient for this backward (lo decreases: head, layer n-1, ..., layer 0, embedding).
  * The trainer starts reducing those buckets while backward goes on. NULL = no hook. */

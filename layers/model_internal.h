@@ -65,7 +65,7 @@ struct lv_model {
   uint8_t *tmask_u8;      /* unused placeholder for alignment */
   float *dx_a, *dx_b;     /* (BT, D) ping-pong gradients of layer inputs */
   float *cb;              /* (n_layers, S, Z) codebooks of this step */
-  float *stat_ns, *stat_keys; /* throwaway statistics for evaluation forwards */
+  double *stat_ns, *stat_keys; /* throwaway statistics for evaluation forwards */
   lv_grad_ready_fn ready_fn;
   void *ready_ctx;
   linear_plan v_proj, mx_proj, h_proj, fc1, fc2;
@@ -81,7 +81,7 @@ void lv_zero_floats(float *p, size_t n);
 
 /* One layer (layers/block.c). */
 void lv_block_forward(lv_model *m, int i, const float *params, const lv_batch *b, const lv_fwd_opts *o,
-                      lv_fwd_stats *st, float *n_s, float *key_sums, float *x_next);
+                      lv_fwd_stats *st, double *n_s, double *key_sums, float *x_next);
 /* dx_in += d loss / d x_i given dx_next = d loss / d x_{i+1}. */
 void lv_block_backward(lv_model *m, int i, const float *params, float *grads, const lv_fwd_opts *o,
                        const lv_batch *b, double commit_w, const float *dx_next, float *dx_in);

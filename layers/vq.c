@@ -30,7 +30,7 @@ void vq_codebook(float *cb, const float *c_sum, const float *c_count, int64_t S,
 }
 
 void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_hat, double *commit_sum,
-                double *valid_count, float *n_s, float *key_sums, const float *k, const uint8_t *m,
+                double *valid_count, double *n_s, double *key_sums, const float *k, const uint8_t *m,
                 const float *cb, float *scratch) {
   const int64_t BT = p->BT, Z = p->Z, S = p->S;
   float *dots = scratch, *cbsq = scratch + BT * S;
@@ -83,7 +83,7 @@ void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_ha
     const int64_t z0 = b * zb, z1 = z0 + zb < Z ? z0 + zb : Z;
     for (int64_t t = 0; t < BT; t++) {
       if (!m[t]) continue;
-      float *ks = key_sums + (int64_t)code[t] * Z;
+      double *ks = key_sums + (int64_t)code[t] * Z;
       const float *kt = k + t * Z;
       for (int64_t z = z0; z < z1; z++) ks[z] += kt[z];
     }
@@ -102,7 +102,7 @@ void vq_backward(float *dk, double w, const float *k, const uint8_t *m, const fl
   }
 }
 
-void vq_codebook_update(float *c_sum, float *c_count, const float *n_s, const float *key_sums, float decay,
+void vq_codebook_update(float *c_sum, float *c_count, const double *n_s, const double *key_sums, float decay,
                         int64_t S, int64_t Z) {
   const double g = decay, om = 1.0 - g;
   for (int64_t s = 0; s < S; s++) {
@@ -132,7 +132,7 @@ int64_t vq_reseed_token(double u, int64_t n_tokens) {
   return j;
 }
 
-int64_t vq_reseed(float *c_sum, float *c_count, uint8_t *reseeded, const float *keys, double n_tokens, int64_t S,
+int64_t vq_reseed(float *c_sum, float *c_count, uint8_t *reseeded, const double *keys, double n_tokens, int64_t S,
                   int64_t Z) {
   const double tau = vq_reseed_tau(n_tokens, S);
   int64_t n = 0;
@@ -147,7 +147,7 @@ int64_t vq_reseed(float *c_sum, float *c_count, uint8_t *reseeded, const float *
   return n;
 }
 
-void vq_usage(int64_t *in_use, double *perplexity, const float *n_s, int64_t S) {
+void vq_usage(int64_t *in_use, double *perplexity, const double *n_s, int64_t S) {
   double tot = 0;
   int64_t u = 0;
   for (int64_t s = 0; s < S; s++) {

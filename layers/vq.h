@@ -12,11 +12,10 @@
  * Mask: uint8_t (BT), 1 = valid token, 0 = padding (the dataset's mask type). Padding rows get a code
  * and k_hat too (attention never reads them as keys) but count in no statistic.
  *
- * Statistics ACCUMULATE (+=) into caller buffers over the micro-batches of a step (commit_sum,
- * valid_count in double; n_s and key_sums in float32 so that the trainer can reduce them, with the
- * re-seed candidate keys, in one float buffer). n_s is float: exact while every per-code count of the
- * step (global batch) stays below 2^24 = 16.7M tokens. Every sum here is taken in a fixed order: the
- * bits do not depend on the number of OpenMP threads.
+ * Statistics ACCUMULATE (+=) into caller buffers over the micro-batches of a step, all in double:
+ * counts are exact integers up to 2^53 at any global batch, and the trainer reduces them over ranks
+ * in double (trainer/stats.h). Every sum here is taken in a fixed order: the bits do not depend on
+ * the number of OpenMP threads.
  *
  * Straight-through: the attention backward (layers/vq_attn.h) adds the gradient of k_hat (near pairs
  * only) to dk directly; vq_backward adds only the commitment term. No gradient reaches the codebook.
@@ -48,8 +47,8 @@ void vq_forward(const vq_plan *p, const dnn_ctx *ctx,
                 int32_t *code /* (BT) */, float *k_hat /* (BT, Z) */,
                 double *commit_sum /* (1) += sum_t m_t ||k_t - Cb[code_t]||^2 */,
                 double *valid_count /* (1) += sum_t m_t */,
-                float *n_s /* (S) += valid tokens per code */,
-                float *key_sums /* (S, Z) += sum of valid k_t per code */,
+                double *n_s /* (S) += valid tokens per code */,
+                double *key_sums /* (S, Z) += sum of valid k_t per code */,
                 const float *k /* (BT, Z) after lnz and Z^-1/4 */, const uint8_t *m /* (BT) */,
                 const float *cb /* (S, Z) from vq_codebook */, float *scratch /* vq_scratch_floats */);
 
@@ -59,8 +58,8 @@ void vq_backward(float *dk /* (BT, Z) += */, double w, const float *k /* (BT, Z)
 
 /* Codebook EMA update from the step's GLOBAL statistics (after the allreduce), evaluated in double and
  * rounded once to float32:  c_count <- g c_count + (1-g) n_s,  c_sum <- g c_sum + (1-g) key_sums. */
-void vq_codebook_update(float *c_sum /* (S, Z) */, float *c_count /* (S) */, const float *n_s /* (S) */,
-                        const float *key_sums /* (S, Z) */, float decay, int64_t S, int64_t Z);
+void vq_codebook_update(float *c_sum /* (S, Z) */, float *c_count /* (S) */, const double *n_s /* (S) */,
+                        const double *key_sums /* (S, Z) */, float decay, int64_t S, int64_t Z);
 
 /* Re-seed threshold tau = 0.01 * N_t / S (double), N_t = the step's global count of valid tokens. */
 double vq_reseed_tau(double n_tokens, int64_t S);
@@ -77,10 +76,11 @@ int64_t vq_reseed_token(double u, int64_t n_tokens);
  * j = vq_reseed_token(u_s, N_t); rows of codes that are not re-seeded are never read (they may hold
  * anything). reseeded (may be NULL) gets 1/0 per code. Returns the number of re-seeded codes. */
 int64_t vq_reseed(float *c_sum /* (S, Z) */, float *c_count /* (S) */, uint8_t *reseeded /* (S) or NULL */,
-                  const float *keys /* (S, Z) */, double n_tokens, int64_t S, int64_t Z);
+                  const double *keys /* (S, Z): float32 keys, carried in double */, double n_tokens, int64_t S,
+                  int64_t Z);
 
 /* Logging: codes with n_s > 0, and the perplexity exp(-sum_s p_s log p_s), p = n_s / sum n_s
  * (0 log 0 = 0; perplexity 0 when no token was assigned). */
-void vq_usage(int64_t *in_use, double *perplexity, const float *n_s /* (S) */, int64_t S);
+void vq_usage(int64_t *in_use, double *perplexity, const double *n_s /* (S) */, int64_t S);
 
 #endif

@@ -35,8 +35,9 @@ int main(int argc, char **argv) {
            "MPI_Allreduce  algbw / busbw GB/s", "bucketed path  algbw / busbw GB/s");
   for (int si = 0; si < nsz; si++) {
     size_t n = (size_t)(sizes[si] * 1048576.0 / 4.0);
-    size_t nbuf = reducer_buffer_floats(n, 16, W);
+    size_t nbuf = reducer_grad_floats(n, W);
     float *buf = calloc(nbuf, sizeof(float));
+    double *stats = calloc(reducer_stat_doubles(16, W), sizeof(double));
     for (size_t i = 0; i < nbuf; i++) buf[i] = 1.0f;
     /* plain */
     MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < iters; it++) MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     double tp = (now_s() - t0) / iters;
     /* bucketed */
-    reducer *r = reducer_create(buf, n, 16, (size_t)(bucket_mb * 1048576.0 / 4.0), 0);
+    reducer *r = reducer_create(buf, n, stats, 16, (size_t)(bucket_mb * 1048576.0 / 4.0), 0);
     reducer_begin(r);
     reducer_stats_ready(r);
     reducer_grads_ready(r, 0);
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     }
     double tb = (now_s() - t0) / iters;
     reducer_free(r);
+    free(stats);
     double bytes = 4.0 * (double)n;
     double worst[2] = {tp, tb};
     dist_max_f64(worst, 2);

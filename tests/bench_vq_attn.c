@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
   float *cb = rnd(S * Z, 5, 0.6f), *rpb = rnd(2 * C, 6, 0.02f);
   float *kh = malloc(sizeof(float) * T * Z), *O = malloc(sizeof(float) * T * E);
   float *dq = calloc(T * Z, sizeof(float)), *dk = calloc(T * Z, sizeof(float)), *dv = calloc(T * E, sizeof(float));
-  float *drpb = calloc(2 * C, sizeof(float)), *ns = calloc(S, sizeof(float)), *ks = calloc(S * Z, sizeof(float));
+  float *drpb = calloc(2 * C, sizeof(float));
+  double *ns = calloc(S, sizeof(double)), *ks = calloc(S * Z, sizeof(double));
   int32_t *code = malloc(sizeof(int32_t) * T);
   uint8_t *m = malloc((size_t)T);
   for (int64_t t = 0; t < T; t++) m[t] = 1;

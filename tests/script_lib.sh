@@ -4,9 +4,10 @@ fail=0
 # check NAME EXPR: evaluates EXPR, prints ok/FAIL, counts failures in $fail.
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail+1)); fi; }
 
-# The metric lines of FILE without the wall-clock fields (what must be identical between runs).
+# The metric lines of FILE without the wall-clock and memory fields (what must be identical between
+# runs).
 strip_timing() {
-  sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s)": [0-9.e+-]+,? ?//g' "$1"
+  sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s|peak_rss_mib)": [0-9.e+-]+,? ?//g' "$1"
 }
 
 # tiny_listops OUT [N_TRAIN]: a small, fast ListOps set (lengths 20..60, depth 3, seed 7).

@@ -2,8 +2,7 @@
 # duration of one test, and helpers to submit launch/longvq.sbatch jobs and follow them.
 # Needs LONGVQ, SRC, WORK (lv_script_test). Exit 77 (ctest SKIP) only when Slurm cannot run here.
 set -u
-fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail + 1)); fi; }
+. "$SRC/tests/script_lib.sh" # check, strip_timing, tiny_listops
 note() { echo "     $*"; }
 T0=$SECONDS
 elapsed() { echo $((SECONDS - T0)); }
@@ -92,4 +91,4 @@ TINY="$SRC/configs/tiny.yaml data.train=$WORK/lo.h5 data.val=$WORK/lo.h5 data.se
 MID="model.d_model=64 model.z_dim=32 model.v_dim=64 model.n_layers=4 train.batch_size=32 dist.bucket_mb=25"
 
 # Metric lines without the timing fields (as tests/ckpt_resume.sh).
-strip() { sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s)": [0-9.e+-]+,? ?//g' "$1" | grep '"loss"'; }
+strip() { strip_timing "$1" | grep '"loss"'; }

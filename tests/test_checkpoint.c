@@ -43,13 +43,15 @@ void ck_model_init(ck_model *c, int large) {
   if (large) d.V = 256, d.D = 512, d.Z = 64, d.E = 512, d.F = 1024, d.n_layers = 8;
   char err[256];
   if (lv_layout_build(&c->lay, &d, err, sizeof err)) DIE("layout: %s", err);
-  c->pad = reducer_stat_offset(c->lay.n_param_floats, dist_size());
+  c->pad = reducer_grad_floats(c->lay.n_param_floats, dist_size());
   c->params = calloc(c->pad, sizeof(float));
   c->state = calloc(c->lay.n_state_floats + 1, sizeof(float));
-  c->red = calloc(reducer_buffer_floats(c->lay.n_param_floats, 16, dist_size()), sizeof(float));
+  c->red = calloc(c->pad, sizeof(float));
+  c->stats = calloc(reducer_stat_doubles(16, dist_size()), sizeof(double));
   CHECK_ALLOC(c->params);
   CHECK_ALLOC(c->state);
   CHECK_ALLOC(c->red);
+  CHECK_ALLOC(c->stats);
   c->n = 0;
   c->m = c->v = NULL;
 }
@@ -58,6 +60,7 @@ void ck_model_free(ck_model *c) {
   free(c->params);
   free(c->state);
   free(c->red);
+  free(c->stats);
   free(c->m);
   free(c->v);
   lv_layout_free(&c->lay);
@@ -68,7 +71,7 @@ void ck_decomp(ck_model *c, const char *kind, uint64_t seed) {
   int W = dist_size(), r = dist_rank();
   c->n = 0;
   if (!strcmp(kind, "rep") || !strcmp(kind, "zero")) { /* what the trainer passes */
-    reducer *rd = reducer_create(c->red, c->lay.n_param_floats, 16, 4096, !strcmp(kind, "zero"));
+    reducer *rd = reducer_create(c->red, c->lay.n_param_floats, c->stats, 16, 4096, !strcmp(kind, "zero"));
     c->n = reducer_shard(rd, c->ranges, CK_MAX_RANGES);
     reducer_free(rd);
   } else if (!strcmp(kind, "cut")) { /* random cuts over [0, pad), each piece to a random rank */

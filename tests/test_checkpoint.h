@@ -19,6 +19,7 @@ typedef struct {
   lv_layout lay;
   size_t pad;                 /* params floats, padded as the trainer pads them */
   float *params, *state, *red;
+  double *stats;
   red_range ranges[CK_MAX_RANGES];
   size_t off[CK_MAX_RANGES];
   int n;

@@ -240,7 +240,7 @@ typedef struct {
   lv_fwd_stats st;
   double loss;
   int32_t *codes;        /* (n_layers, BT) */
-  float *n_s, *key_sums; /* (n_layers, S), (n_layers, S, Z) */
+  double *n_s, *key_sums; /* (n_layers, S), (n_layers, S, Z) */
 } fast_run;
 
 /* Forward + backward of the fast model; training path (the one that keeps what backward needs) with
@@ -253,8 +253,8 @@ static void fast_eval(fast_run *f, const model_vals *v, const tbatch *t, double 
   lv_model_set_codebooks(f->m, v->sf);
   f->grads = NEW(float, v->lay.n_param_floats);
   f->codes = NEW(int32_t, d->n_layers * BT);
-  f->n_s = NEW(float, d->n_layers * d->S);
-  f->key_sums = NEW(float, d->n_layers * d->S * d->Z);
+  f->n_s = NEW(double, d->n_layers * d->S);
+  f->key_sums = NEW(double, d->n_layers * d->S * d->Z);
   lv_fwd_opts o = {.training = 1, .seed = 5, .step = 1};
   lv_model_forward(f->m, v->pf, &t->b, &o, &f->st, f->n_s, f->key_sums);
   lv_model_backward(f->m, v->pf, f->grads, &t->b, &o, t->task_scale, t->commit_scale, cw);
@@ -271,16 +271,17 @@ static void fast_free(fast_run *f) {
   free(f->grads); free(f->codes); free(f->n_s); free(f->key_sums);
 }
 
-/* ||a - b|| / ||b|| over n entries (a float, b double); 0 when both are 0. */
-static double rel_l2(const float *a, const double *b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  if (den == 0) return num == 0 ? 0 : INFINITY;
+/* ||a - b|| / ||b|| over n entries (a float or double: the macro below, b double); 0 when both are 0. */
+#define REL_L2_BODY                                                                                          \
+  double num = 0, den = 0;                                                                                   \
+  for (int64_t i = 0; i < n; i++) {                                                                          \
+    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);                                                    \
+    den += b[i] * b[i];                                                                                      \
+  }                                                                                                          \
+  if (den == 0) return num == 0 ? 0 : INFINITY;                                                              \
   return sqrt(num / den);
-}
+static double rel_l2(const float *a, const double *b, int64_t n) { REL_L2_BODY }
+static double rel_l2_d(const double *a, const double *b, int64_t n) { REL_L2_BODY }
 
 /* Tolerances (spec "Agreement"): loss 1e-5 relative, every gradient tensor 1e-4 relative L2; the
  * logits, commitment sums and codebook statistics are forward values like the loss: 1e-5 relative
@@ -355,7 +356,7 @@ static void fast_vs_ref(const cfg *c, const char *what, const model_vals *v, con
       ns[i * S + cd] += 1;
       for (int64_t j = 0; j < Z; j++) ks[(i * S + cd) * Z + j] += keys[(i * BT + r) * Z + j];
     }
-  double ns_rel = rel_l2(f.n_s, ns, nl * S), ks_rel = rel_l2(f.key_sums, ks, nl * S * Z);
+  double ns_rel = rel_l2_d(f.n_s, ns, nl * S), ks_rel = rel_l2_d(f.key_sums, ks, nl * S * Z);
   EXPECT(ns_rel == 0 && ks_rel <= 1e-5, "%s %s: codebook statistics n_s rel %.3e key_sums rel %.3e", c->name, what,
          ns_rel, ks_rel);
   /* every gradient tensor: ||gf - gr|| <= 1e-4 ||gr|| + 1e-6 ||gr_all||. The absolute part is float32

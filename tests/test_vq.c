@@ -54,8 +54,8 @@ static void test_forward_random(const dnn_ctx *ctx) {
   const int64_t BT = 300, Z = 16, S = 24;
   double *kd = malloc(sizeof(double) * BT * Z), *cbd = malloc(sizeof(double) * S * Z);
   float *k = malloc(sizeof(float) * BT * Z), *cb = malloc(sizeof(float) * S * Z);
-  float *k_hat = malloc(sizeof(float) * BT * Z), *key_sums = calloc(S * Z, sizeof(float));
-  float *scratch = malloc(sizeof(float) * vq_scratch_floats(BT, S)), n_s[24] = {0};
+  float *k_hat = malloc(sizeof(float) * BT * Z), *scratch = malloc(sizeof(float) * vq_scratch_floats(BT, S));
+  double *key_sums = calloc(S * Z, sizeof(double)), n_s[24] = {0};
   double *khd = malloc(sizeof(double) * BT * Z), *ksd = calloc(S * Z, sizeof(double)), nsd[24] = {0};
   int32_t *code = malloc(sizeof(int32_t) * BT), *coded = malloc(sizeof(int32_t) * BT);
   uint8_t *m = malloc(BT);
@@ -86,7 +86,8 @@ static void test_forward_random(const dnn_ctx *ctx) {
   EXPECT(mismatches == 0, "%d codes differ from the brute-force argmin", mismatches);
   EXPECT(near_ties < BT / 20, "too many near-ties (%d) for the test to mean anything", near_ties);
   /* With codes equal, the statistics match the double reference to float rounding: the commit sum
-   * is summed in double from per-row float values (relative ~1e-7); key sums add <= BT floats. */
+   * is summed in double from per-row float values (relative ~1e-7); key sums are double sums of the
+   * float32-rounded keys (each off by <= 2^-24 relative). */
   EXPECT(cnt == cntd, "valid count %g vs %g", cnt, cntd);
   EXPECT_NEAR(cs, csd, 0, 1e-6);
   for (int64_t s = 0; s < S; s++) EXPECT(n_s[s] == nsd[s], "n_s[%lld] %g vs %g", (long long)s, n_s[s], nsd[s]);
@@ -97,6 +98,12 @@ static void test_forward_random(const dnn_ctx *ctx) {
   EXPECT_NEAR(cs, 2 * csd, 0, 1e-6);
   for (int64_t s = 0; s < S; s++) EXPECT(n_s[s] == 2 * nsd[s], "n_s accumulates");
   for (int64_t i = 0; i < S * Z; i++) EXPECT_NEAR(key_sums[i], 2 * ksd[i], 1e-5, 1e-5);
+  /* counts stay exact integers past float32's 2^24 (a step of more than 16.7M tokens): start every
+   * count at 2^24 and add one more micro-batch; in float32, 2^24 + 1 would round back to 2^24 */
+  for (int64_t s = 0; s < S; s++) n_s[s] = 16777216.0;
+  vq_forward(&p, ctx, code, k_hat, &cs, &cnt, n_s, key_sums, k, m, cb, scratch);
+  for (int64_t s = 0; s < S; s++)
+    EXPECT(n_s[s] == 16777216.0 + nsd[s], "n_s[%lld] past 2^24: %.1f vs %.1f", (long long)s, n_s[s], 16777216.0 + nsd[s]);
 
   /* Commitment gradient, fast vs reference (w includes the 1/N of the global mean). */
   double w = 1e-2 / cntd;
@@ -127,7 +134,8 @@ static void test_ties(const dnn_ctx *ctx) {
                     0, 1, -1, 0,    /* rows 2 and 3: d = 4 - 4 = 0 for both, row 1: 1 -> 2 */
                     0, 0, 0, 0};
   cb[4 * 4 + 0] = 1;
-  float k_hat[16], scratch[64], n_s[6] = {0}, ks[24] = {0};
+  float k_hat[16], scratch[64];
+  double n_s[6] = {0}, ks[24] = {0};
   int32_t code[4];
   uint8_t m[4] = {1, 1, 1, 0};
   double cs = 0, cnt = 0;
@@ -171,12 +179,14 @@ static void test_commit_gradcheck(void) {
 static void test_update_reseed_usage(void) {
   /* update, decay 0.5: c_count = 0.5 [1, 4] + 0.5 [3, 0] = [2, 2];
    * c_sum = 0.5 [[2, 4], [8, 0]] + 0.5 [[6, 2], [0, 0]] = [[4, 3], [4, 0]] */
-  float c_sum[4] = {2, 4, 8, 0}, c_count[2] = {1, 4}, n_s[2] = {3, 0}, ks[4] = {6, 2, 0, 0};
+  float c_sum[4] = {2, 4, 8, 0}, c_count[2] = {1, 4};
+  double n_s[2] = {3, 0}, ks[4] = {6, 2, 0, 0};
   vq_codebook_update(c_sum, c_count, n_s, ks, 0.5f, 2, 2);
   EXPECT(c_count[0] == 2 && c_count[1] == 2, "update counts %g %g", c_count[0], c_count[1]);
   EXPECT(c_sum[0] == 4 && c_sum[1] == 3 && c_sum[2] == 4 && c_sum[3] == 0, "update sums");
   /* decay 0.99 in double: 0.99 * 1 + 0.01 * 3 = 1.02 */
-  float cc = 1, cs1 = 1, n1 = 3, k1 = 3;
+  float cc = 1, cs1 = 1;
+  double n1 = 3, k1 = 3;
   vq_codebook_update(&cs1, &cc, &n1, &k1, 0.99f, 1, 1);
   EXPECT_NEAR(cc, (double)0.99f + (1 - (double)0.99f) * 3, 0, 1e-7);
 
@@ -188,7 +198,7 @@ static void test_update_reseed_usage(void) {
   EXPECT(vq_reseed_candidates(maybe, before, 0.9f, 1000, 4) == 3, "3 candidates");
   EXPECT(!maybe[0] && maybe[1] && maybe[2] && maybe[3], "candidate set");
   float cnt4[4] = {3, 2.4f, 0.5f, 2.5f}, sum4[8] = {1, 1, 2, 2, 3, 3, 4, 4};
-  float keys[8] = {NAN, NAN, 0.5f, -1, 2, 0.25f, NAN, NAN}; /* rows 0 and 3 must not be read */
+  double keys[8] = {NAN, NAN, 0.5f, -1, 2, 0.25f, NAN, NAN}; /* rows 0 and 3 must not be read */
   EXPECT(vq_reseed(sum4, cnt4, rs, keys, 1000, 4, 2) == 2, "two re-seeds");
   EXPECT(!rs[0] && rs[1] && rs[2] && !rs[3], "re-seeded set");
   EXPECT(cnt4[0] == 3 && cnt4[1] == 5 && cnt4[2] == 5 && cnt4[3] == 2.5f, "re-seeded counts");
@@ -211,7 +221,7 @@ static void test_update_reseed_usage(void) {
 
   int64_t in_use;
   double ppl;
-  float u1[4] = {2, 2, 0, 0}, u2[4] = {1, 1, 1, 1}, u3[2] = {3, 1}, u4[3] = {0, 0, 0};
+  double u1[4] = {2, 2, 0, 0}, u2[4] = {1, 1, 1, 1}, u3[2] = {3, 1}, u4[3] = {0, 0, 0};
   vq_usage(&in_use, &ppl, u1, 4);
   EXPECT(in_use == 2, "in use");
   EXPECT_NEAR(ppl, 2, 0, 1e-12);

@@ -209,9 +209,11 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   const size_t np = lay.n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
   float *params = lv_alloc_floats(np), *state = lv_alloc_floats(lay.n_state_floats);
   float *m1 = lv_alloc_floats(np), *m2 = lv_alloc_floats(np);
-  /* gradients and the step's codebook statistics in one buffer, as the trainer reduces them */
-  const size_t n_red = np + nl * S + nl * S * Z;
-  float *red = lv_alloc_floats(n_red), *grads = red, *n_s = red + np, *key_sums = n_s + nl * S;
+  /* gradients (float) and the step's codebook statistics (double), zeroed every step as in training */
+  const size_t n_stat = nl * S + nl * S * Z;
+  float *grads = lv_alloc_floats(np);
+  double *n_s = calloc(n_stat, sizeof(double)), *key_sums = n_s + nl * S;
+  CHECK_ALLOC(n_s);
   lv_layout_init(&lay, o->seed, params, state);
   lv_model *m = lv_model_create(&lay, B, L, &ctx);
   lv_model_set_codebooks(m, state);
@@ -227,7 +229,8 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   for (int s = 1; s <= o->warmup + o->steps; s++) {
     fo.step = (uint32_t)s;
     double t0 = now_s();
-    memset(red, 0, sizeof(float) * n_red);
+    memset(grads, 0, sizeof(float) * np);
+    memset(n_s, 0, sizeof(double) * n_stat);
     lv_fwd_stats st;
     double t1 = now_s();
     lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
@@ -262,7 +265,8 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   free(state);
   free(m1);
   free(m2);
-  free(red);
+  free(grads);
+  free(n_s);
   lv_layout_free(&lay);
   dnn_ctx_free(&ctx);
 }

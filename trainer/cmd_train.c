@@ -150,10 +150,10 @@ static int run(int argc, char **argv, int eval) {
     trainer_evaluate(&t, &t.train, cfg.train.eval_batches, &loss, &acc, &n);
     if (dist_is_root()) {
       if (t.train.lm)
-        printf("eval %s: loss %.5f | bits per token %.5f | accuracy %.5f | %.0f targets\n", a.model, loss,
+        printf("eval %s: loss %.9f | bits per token %.9f | accuracy %.7f | %.0f targets\n", a.model, loss,
                loss / 0.6931471805599453, acc, n);
       else
-        printf("eval %s: loss %.5f | accuracy %.5f | %.0f samples\n", a.model, loss, acc, n);
+        printf("eval %s: loss %.9f | accuracy %.7f | %.0f samples\n", a.model, loss, acc, n);
     }
   } else {
     lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */

@@ -10,18 +10,20 @@
 #include "trainer/check.h"
 
 typedef struct {
-  size_t lo, hi;   /* padded: hi - lo is a multiple of world */
+  size_t lo, hi;   /* elements of its buffer; padded: hi - lo is a multiple of world */
+  int f64;         /* 1: the statistics (double), 0: gradients (float) */
   int scatter_only;
   int queued, done;
 } bucket;
 
 struct reducer {
-  float *buf;
-  float *seg_tmp;      /* one segment, for the reduce-scatter's output */
+  float *grads;
+  double *stats;
+  void *seg_tmp;       /* one segment, for the reduce-scatter's output (bytes of the largest) */
   int world, rank, zero;
   bucket *b;
   int nb, n_grad_buckets;
-  size_t grad_pad, stat_lo;
+  size_t grad_pad;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -40,21 +42,19 @@ static double now_s(void) {
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-size_t reducer_stat_offset(size_t n_grad, int world) { return round_up(n_grad, (size_t)world * 16); }
+size_t reducer_grad_floats(size_t n_grad, int world) { return round_up(n_grad, (size_t)world * 16); }
 
-size_t reducer_buffer_floats(size_t n_grad, size_t n_stat, int world) {
-  return reducer_stat_offset(n_grad, world) + round_up(n_stat, (size_t)world * 16);
-}
+size_t reducer_stat_doubles(size_t n_stat, int world) { return round_up(n_stat, (size_t)world * 16); }
 
 static void reduce_bucket(reducer *r, bucket *bk) {
-  size_t seg = (bk->hi - bk->lo) / (size_t)r->world;
-  float *base = r->buf + bk->lo;
-  if (r->world > 1) {
-    CHECK_MPI(MPI_Reduce_scatter_block(base, r->seg_tmp, (int)seg, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
-    memcpy(base + (size_t)r->rank * seg, r->seg_tmp, sizeof(float) * seg);
-    if (!bk->scatter_only)
-      CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, MPI_FLOAT, MPI_COMM_WORLD));
-  }
+  if (r->world == 1) return;
+  size_t seg = (bk->hi - bk->lo) / (size_t)r->world, esz = bk->f64 ? sizeof(double) : sizeof(float);
+  MPI_Datatype type = bk->f64 ? MPI_DOUBLE : MPI_FLOAT;
+  char *base = bk->f64 ? (char *)(r->stats + bk->lo) : (char *)(r->grads + bk->lo);
+  CHECK_MPI(MPI_Reduce_scatter_block(base, r->seg_tmp, (int)seg, type, MPI_SUM, MPI_COMM_WORLD));
+  memcpy(base + (size_t)r->rank * seg * esz, r->seg_tmp, esz * seg);
+  if (!bk->scatter_only)
+    CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, type, MPI_COMM_WORLD));
 }
 
 /* Buckets are handled strictly in order (same order on every rank: the collectives match). */
@@ -71,7 +71,7 @@ static void *comm_main(void *arg) {
     double dt = now_s() - t0;
     pthread_mutex_lock(&r->mu);
     r->comm_s += dt;
-    r->bytes += 4.0 * (double)(bk->hi - bk->lo);
+    r->bytes += (bk->f64 ? 8.0 : 4.0) * (double)(bk->hi - bk->lo);
     bk->done = 1;
     r->next++;
     pthread_cond_broadcast(&r->cv);
@@ -80,17 +80,17 @@ static void *comm_main(void *arg) {
   return NULL;
 }
 
-reducer *reducer_create(float *buf, size_t n_grad, size_t n_stat, size_t bucket_floats, int zero) {
+reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero) {
   reducer *r = calloc(1, sizeof *r);
   CHECK_ALLOC(r);
   CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &r->world));
   CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &r->rank));
-  r->buf = buf;
+  r->grads = grads;
+  r->stats = stats;
   r->zero = zero;
   size_t unit = (size_t)r->world * 16;
-  r->grad_pad = reducer_stat_offset(n_grad, r->world);
-  r->stat_lo = r->grad_pad;
-  size_t stat_hi = r->stat_lo + round_up(n_stat, unit);
+  r->grad_pad = reducer_grad_floats(n_grad, r->world);
+  size_t stat_hi = reducer_stat_doubles(n_stat, r->world);
   size_t bf = round_up(bucket_floats < unit ? unit : bucket_floats, unit);
   int ng = (int)((r->grad_pad + bf - 1) / bf);
   r->nb = ng + 1;
@@ -98,16 +98,16 @@ reducer *reducer_create(float *buf, size_t n_grad, size_t n_stat, size_t bucket_
   r->b = calloc((size_t)r->nb, sizeof(bucket));
   CHECK_ALLOC(r->b);
   /* bucket 0: statistics (ready first); then gradients from the end of the buffer down */
-  r->b[0] = (bucket){r->stat_lo, stat_hi, 0, 0, 0};
-  size_t hi = r->grad_pad, maxseg = (stat_hi - r->stat_lo) / (size_t)r->world;
+  r->b[0] = (bucket){0, stat_hi, 1, 0, 0, 0};
+  size_t hi = r->grad_pad, max_bytes = sizeof(double) * stat_hi / (size_t)r->world;
   for (int k = 1; k <= ng; k++) {
     size_t lo = hi > bf ? hi - bf : 0;
     lo = lo / unit * unit;
-    r->b[k] = (bucket){lo, hi, zero, 0, 0};
-    if ((hi - lo) / (size_t)r->world > maxseg) maxseg = (hi - lo) / (size_t)r->world;
+    r->b[k] = (bucket){lo, hi, 0, zero, 0, 0};
+    if (sizeof(float) * (hi - lo) / (size_t)r->world > max_bytes) max_bytes = sizeof(float) * (hi - lo) / (size_t)r->world;
     hi = lo;
   }
-  r->seg_tmp = calloc(maxseg ? maxseg : 1, sizeof(float));
+  r->seg_tmp = calloc(max_bytes ? max_bytes : 1, 1);
   CHECK_ALLOC(r->seg_tmp);
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);

@@ -1,11 +1,13 @@
 /* Bucketed, overlapped gradient reduction (part of the MPI boundary, with trainer/dist.h).
  *
- * One flat float buffer: [gradients (n_grad) | statistics (n_stat)], both padded to a multiple of
- * world*16 floats. The gradient part is cut into buckets of about `bucket_floats` (multiples of
- * world*16), numbered from the END of the buffer because backward finishes the last tensors first;
- * the statistics part (codebook counts, key sums, re-seed keys, loss counters) is one more bucket.
- * A communication thread reduces each bucket as soon as the trainer marks it ready, while backward
- * goes on (MPI nonblocking collectives would not progress on their own here).
+ * Two buffers: the gradients (float, n_grad) and the step's statistics (double, n_stat; its layout is
+ * trainer/stats.h: codebook counts, key sums, re-seed keys, loss counters, votes), each padded to a
+ * multiple of world*16 elements. The gradient buffer is cut into buckets of about `bucket_floats`
+ * (multiples of world*16), numbered from the END of the buffer because backward finishes the last
+ * tensors first; the statistics are one more bucket (bucket 0), reduced in double so that counts stay
+ * exact integers and sums double at any global batch. A communication thread reduces each bucket as
+ * soon as the trainer marks it ready, while backward goes on (MPI nonblocking collectives would not
+ * progress on their own here).
  *
  * Each bucket is reduced as reduce-scatter + all-gather: every segment is summed once, by one rank,
  * and broadcast, so all ranks hold bitwise identical results. With ZeRO-1 (`zero = 1`) gradient
@@ -24,12 +26,13 @@ typedef struct {
   size_t lo, hi; /* floats of the buffer */
 } red_range;
 
-/* Local (the thread starts here; call on every rank). n_grad/n_stat are the real float counts. */
-reducer *reducer_create(float *buf, size_t n_grad, size_t n_stat, size_t bucket_floats, int zero);
-/* Floats the buffer must have: padded gradient part + padded statistics part. Pure. */
-size_t reducer_buffer_floats(size_t n_grad, size_t n_stat, int world);
-/* Offset of the statistics part in the buffer (its first float). Pure. */
-size_t reducer_stat_offset(size_t n_grad, int world);
+/* Local (the thread starts here; call on every rank). n_grad/n_stat are the real element counts;
+ * grads has reducer_grad_floats(n_grad, world) floats, stats reducer_stat_doubles(n_stat, world). */
+reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero);
+/* Floats the gradient buffer must have (padded to world*16). Pure. */
+size_t reducer_grad_floats(size_t n_grad, int world);
+/* Doubles the statistics buffer must have (padded to world*16). Pure. */
+size_t reducer_stat_doubles(size_t n_stat, int world);
 void reducer_free(reducer *r);
 
 /* Local. Starts a step's reduction: nothing is ready yet. */

@@ -1,8 +1,10 @@
 /* The step loop: data order, micro-batches, reduction, clipping, AdamW, codebook update, logging,
  * evaluation. Spec: "Optimization", "Vector quantization of keys", "Randomness". */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,12 +22,21 @@
 typedef struct {
   double loss, task, accuracy, grad_norm, lr, tokens, reseeds;
   double step_s, data_s, compute_s, exposed_s, comm_s, opt_s, bytes, busbw, slowest_compute_s;
+  double targets;      /* samples (encoder) / counted targets (decoder) of the global batch */
+  double peak_rss_mib; /* the largest peak RSS of any rank so far */
 } lv_step_result;
 
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* This process's peak resident memory so far (getrusage: KiB on Linux), MiB. */
+static double peak_rss_mib(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (double)ru.ru_maxrss / 1024.0;
 }
 
 /* Seeded Fisher-Yates permutation of the n training samples for `epoch` (docs/randomness.md). */
@@ -119,7 +130,8 @@ static void gather_reseed_keys(lv_trainer *t, int64_t k) {
       int64_t row = t->reseed_at[i * S + s];
       if (row < k * t->mb || row >= (k + 1) * t->mb) continue;
       const float *src = keys + ((row - k * t->mb) * t->L + t->reseed_pos[i * S + s]) * Z;
-      memcpy(t->rkeys + ((size_t)i * (size_t)S + (size_t)s) * (size_t)Z, src, sizeof(float) * (size_t)Z);
+      double *dst = t->stats + t->sl.reseed_keys + ((size_t)i * (size_t)S + (size_t)s) * (size_t)Z;
+      for (int64_t z = 0; z < Z; z++) dst[z] = src[z];
     }
   }
 }
@@ -204,8 +216,11 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
   const int nl = (int)d->n_layers;
+  const lv_stat_layout *sl = &t->sl;
+  double *stats = t->stats;
   double t0 = now_s();
-  memset(t->red, 0, sizeof(float) * t->n_red);
+  memset(t->grads, 0, sizeof(float) * t->grad_pad);
+  memset(stats, 0, sizeof(double) * t->n_stat_pad);
   t->nonfinite_where[0] = 0;
   lv_signal_test_hook((long long)s, t->rank);
   /* The global batch and its denominators (every rank knows every sample's length). */
@@ -216,7 +231,6 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   }
   n_task = t->train.lm ? n_valid : (double)t->Bg;
   plan_reseed(t, s, n_valid);
-  double sums[4 + LV_MAX_LAYERS] = {0};
   lv_fwd_opts o = {1, (uint64_t)c->run.seed, (uint32_t)s, (float)c->model.dropout, (float)c->model.hidden_dropout};
   double t_data = 0;
   reducer_begin(t->rd);
@@ -227,21 +241,17 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
     t_data += now_s() - td;
     lv_batch b = batch_of(&t->train, first);
     lv_fwd_stats st;
-    lv_model_forward(t->model, t->params, &b, &o, &st, t->n_s, t->key_sums);
+    lv_model_forward(t->model, t->params, &b, &o, &st, stats + sl->n_s, stats + sl->key_sums);
+    lv_stats_add_forward(stats, sl, &st);
     if (!isfinite(st.task_sum) && !t->nonfinite_where[0] &&
         !lv_model_find_nonfinite(t->model, t->nonfinite_where, sizeof t->nonfinite_where))
       snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "loss");
     gather_reseed_keys(t, k);
-    sums[0] += st.task_sum;
-    sums[1] += st.task_count;
-    sums[2] += st.correct;
-    sums[3] += st.valid;
-    for (int i = 0; i < nl; i++) sums[4 + i] += st.commit_sum[i];
     t->last_micro = k == t->n_micro - 1;
     if (t->last_micro) { /* the statistics are complete: they travel first, while backward runs */
-      for (int i = 0; i < 4 + nl; i++) t->counters[i] = (float)sums[i];
-      t->rank_time[t->rank] = (float)t->prev_compute_s;
-      *t->stop_vote = lv_signal_pending() ? 1.0f : 0.0f; /* a signal on any rank stops every rank */
+      stats[sl->rank_compute + (size_t)t->rank] = t->prev_compute_s;
+      stats[sl->rank_rss + (size_t)t->rank] = peak_rss_mib();
+      stats[sl->stop_vote] = lv_signal_pending() ? 1.0 : 0.0; /* a signal on any rank stops every rank */
       reducer_stats_ready(t->rd);
     }
     lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
@@ -250,11 +260,15 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   double t_compute = now_s() - t0 - t_data;
   double t_wait = reducer_finish(t->rd);
   double t_opt0 = now_s();
-  for (int i = 0; i < 4 + nl; i++) sums[i] = t->counters[i];
   t->samples_seen += t->Bg; /* consumed whether the step is applied or skipped */
-  t->stop_requested = *t->stop_vote > 0;
-  double task = sums[0] / n_task, commit = 0;
-  for (int i = 0; i < nl; i++) commit += sums[4 + i] / n_valid;
+  t->stop_requested = stats[sl->stop_vote] > 0;
+  /* Every rank counted the global batch's valid tokens itself (from the sample lengths); the reduced
+   * count must be the same integer, exactly, at any global batch. */
+  if (stats[sl->valid] != n_valid)
+    DIE("step %lld: the reduced count of valid tokens (%.0f) differs from the global batch's (%.0f): a bug",
+        (long long)s, stats[sl->valid], n_valid);
+  double task = stats[sl->task_sum] / n_task, commit = 0;
+  for (int i = 0; i < nl; i++) commit += stats[sl->commit_sum + (size_t)i] / n_valid;
   double loss = task + c->model.commit_weight * commit;
   /* Gradient norm: the shard's sum of squares, summed over ranks under ZeRO-1 (each owns a part). */
   double sq = 0;
@@ -279,23 +293,29 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   int64_t reseeds = 0;
   for (int i = 0; i < nl; i++) {
     float *cs = t->state + t->lay.layer[i].c_sum, *cc = t->state + t->lay.layer[i].c_count;
-    vq_codebook_update(cs, cc, t->n_s + (size_t)i * (size_t)d->S, t->key_sums + (size_t)i * (size_t)(d->S * d->Z),
+    const size_t per_code = (size_t)i * (size_t)d->S, per_key = per_code * (size_t)d->Z;
+    vq_codebook_update(cs, cc, stats + sl->n_s + per_code, stats + sl->key_sums + per_key,
                        (float)c->model.codebook_decay, d->S, d->Z);
-    reseeds += vq_reseed(cs, cc, NULL, t->rkeys + (size_t)i * (size_t)(d->S * d->Z), n_valid, d->S, d->Z);
+    reseeds += vq_reseed(cs, cc, NULL, stats + sl->reseed_keys + per_key, n_valid, d->S, d->Z);
   }
   lv_model_set_codebooks(t->model, t->state);
   if (c->dist.check_every > 0 && s % c->dist.check_every == 0 && !dist_all_equal_u64(replica_hash(t)))
     DIE("step %lld: parameters or codebooks differ between ranks (replica-consistency check, dist.check_every); "
         "this is a bug or a hardware fault: aborting", (long long)s);
-  double slowest = 0;
-  for (int q = 0; q < t->world; q++) slowest = t->rank_time[q] > slowest ? t->rank_time[q] : slowest;
+  double slowest = 0, rss = 0;
+  for (int q = 0; q < t->world; q++) {
+    slowest = fmax(slowest, stats[sl->rank_compute + (size_t)q]);
+    rss = fmax(rss, stats[sl->rank_rss + (size_t)q]);
+  }
   t->prev_compute_s = t_compute;
   reducer_stats rs = reducer_last(t->rd);
   r->task = task;
-  r->accuracy = sums[2] / sums[1];
+  r->accuracy = stats[sl->correct] / stats[sl->task_count];
   r->lr = lr;
   r->step_s = now_s() - t0;
-  r->tokens = sums[3];
+  r->tokens = stats[sl->valid];
+  r->targets = stats[sl->task_count];
+  r->peak_rss_mib = rss;
   r->reseeds = (double)reseeds;
   r->data_s = t_data;
   r->compute_s = t_compute;
@@ -320,7 +340,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   for (int i = 0; i < d->n_layers; i++) {
     int64_t in_use;
     double ppl;
-    vq_usage(&in_use, &ppl, t->n_s + (size_t)i * (size_t)d->S, d->S);
+    vq_usage(&in_use, &ppl, t->stats + t->sl.n_s + (size_t)i * (size_t)d->S, d->S);
     u += (size_t)snprintf(usage + u, sizeof usage - u, "%s%.1f", i ? "," : "", ppl);
     ju += (size_t)snprintf(jusage + ju, sizeof jusage - ju, "%s%.3f", i ? "," : "", ppl);
   }
@@ -347,14 +367,16 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   printf("%s\n", line);
   fflush(stdout);
   fprintf(t->metrics,
-          "{\"step\": %lld, \"loss\": %.7g, \"task_loss\": %.7g, \"%s\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, "
+          "{\"step\": %lld, \"loss\": %.10g, \"task_loss\": %.10g, \"%s\": %.10g, \"lr\": %.7g, \"grad_norm\": %.7g, "
+          "\"tokens\": %.0f, \"targets\": %.0f, \"ranks\": %d, \"threads\": %d, "
           "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
           "\"exposed_comm_s\": %.4f, \"data_s\": %.4f, \"optimizer_s\": %.4f, \"comm_bytes\": %.0f, "
-          "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"eta_s\": %.0f, \"reseeds\": %lld, "
-          "\"code_perplexity\": [%s]}\n",
-          (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm, tps,
-          gflops, r->step_s, r->compute_s, r->comm_s, r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw,
-          r->slowest_compute_s, eta, (long long)r->reseeds, jusage);
+          "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"peak_rss_mib\": %.1f, \"eta_s\": %.0f, "
+          "\"reseeds\": %lld, \"code_perplexity\": [%s]}\n",
+          (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm,
+          r->tokens, r->targets, t->world, omp_get_max_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
+          r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw, r->slowest_compute_s, r->peak_rss_mib, eta,
+          (long long)r->reseeds, jusage);
   fflush(t->metrics);
 }
 

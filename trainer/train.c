@@ -168,23 +168,17 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
   dnn_ctx_init(&t->ctx);
   const lv_dims *d = &t->dims;
-  size_t nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  t->n_stat = nl * S + 2 * nl * S * Z + 4 + nl + 1 + (size_t)t->world;
-  t->grad_pad = reducer_stat_offset(t->lay.n_param_floats, t->world);
-  t->n_red = reducer_buffer_floats(t->lay.n_param_floats, t->n_stat, t->world);
+  size_t nl = (size_t)d->n_layers, S = (size_t)d->S;
+  t->sl = lv_stat_layout_make(d->n_layers, d->S, d->Z, t->world);
+  t->grad_pad = reducer_grad_floats(t->lay.n_param_floats, t->world);
+  t->n_stat_pad = reducer_stat_doubles(t->sl.total, t->world);
   t->params = lv_alloc_floats(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
   t->state = lv_alloc_floats(t->lay.n_state_floats);
-  t->red = lv_alloc_floats(t->n_red);
-  t->grads = t->red;
-  t->n_s = t->red + t->grad_pad;
-  t->key_sums = t->n_s + nl * S;
-  t->rkeys = t->key_sums + nl * S * Z;
-  t->counters = t->rkeys + nl * S * Z;
-  t->stop_vote = t->counters + 4 + nl;
-  t->rank_time = t->stop_vote + 1;
+  t->grads = lv_alloc_floats(t->grad_pad);
+  t->stats = alloc_z(sizeof(double) * t->n_stat_pad);
   if (need_train) {
     size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
-    t->rd = reducer_create(t->red, t->lay.n_param_floats, t->n_stat, bucket_floats, (int)c->dist.zero);
+    t->rd = reducer_create(t->grads, t->lay.n_param_floats, t->stats, t->sl.total, bucket_floats, (int)c->dist.zero);
     t->n_shard = reducer_shard(t->rd, t->shard, (int)(sizeof t->shard / sizeof t->shard[0]));
     if (t->n_shard == (int)(sizeof t->shard / sizeof t->shard[0]))
       input_error("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
@@ -272,7 +266,8 @@ void trainer_free(lv_trainer *t) {
   free_split(&t->val);
   free(t->params);
   free(t->state);
-  free(t->red);
+  free(t->grads);
+  free(t->stats);
   free(t->m);
   free(t->v);
   free(t->perm);

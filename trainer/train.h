@@ -11,6 +11,7 @@
 #include "layers/model.h"
 #include "layers/params.h"
 #include "trainer/reducer.h"
+#include "trainer/stats.h"
 
 /* One split read in the model's batch layout, for this rank's micro-batches. */
 typedef struct {
@@ -33,9 +34,10 @@ typedef struct {
   int64_t L, Bg, b_rank, mb, n_micro;
   lv_split train, val;
   float *params, *m, *v, *state;
-  float *red;                /* the reduction buffer: [grads | pad | n_s | key_sums | reseed keys | counters | rank times] */
-  float *grads, *n_s, *key_sums, *rkeys, *counters, *stop_vote, *rank_time;
-  size_t n_red, n_stat, grad_pad;
+  float *grads;              /* (grad_pad) gradients in the parameter layout, padded for the reducer */
+  double *stats;             /* the step's statistics region, layout `sl` (trainer/stats.h) */
+  lv_stat_layout sl;
+  size_t grad_pad, n_stat_pad;
   reducer *rd;
   red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
   size_t shard_off[4096];    /* offset of each range in m and v */
