@@ -31,6 +31,15 @@ PY'
 check "deterministic given the seed" 'diff <(strip_timing run/metrics.jsonl) <(strip_timing run2/metrics.jsonl) > /dev/null'
 "$LONGVQ" eval $CFG --model run/model_final.h5 > eval.log 2>&1; rc=$?
 check "eval runs" '[ $rc -eq 0 ] && grep -q "accuracy" eval.log'
+# Live progress line only where a person watches a terminal (log.progress: auto): under mpirun
+# rank 0's stdout is a pseudo-terminal even when the job's output goes to a file, and a file must get
+# plain lines; a real terminal (script(1) gives mpirun one) gets the line rewritten in place.
+LIVE="train.steps=12 log.progress=auto log.every=5 checkpoint.every=0"
+$MPIRUN --oversubscribe -np 2 "$LONGVQ" train $CFG $LIVE run.dir=live1 > live1.log 2>&1
+check "mpirun output to a file: plain lines, no control codes" \
+  '[ $(grep -c "^step" live1.log) -eq 4 ] && ! grep -q $'"'"'[\r\033]'"'"' live1.log'
+script -qec "$MPIRUN --oversubscribe -np 2 $LONGVQ train $CFG $LIVE run.dir=live2" live2.tty > /dev/null 2>&1
+check "mpirun on a terminal: live line rewritten in place" 'grep -q $'"'"'\033\[K'"'"' live2.tty'
 "$LONGVQ" train $CFG --print-config > eff.yaml 2>&1
 check "print-config loads back" '"$LONGVQ" train eff.yaml --print-config | diff - eff.yaml > /dev/null'
 

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "trainer/dist.h"
@@ -37,11 +38,45 @@ void log_error(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Launchers that hand their ranks a pseudo-terminal of their own (Open MPI's mpirun and its daemon). */
+static int parent_is_mpi_launcher(pid_t ppid) {
+  static const char *const names[] = {"mpirun", "mpiexec", "orterun", "orted", "prterun", "prted"};
+  char path[64], comm[64] = "";
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)ppid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+  fclose(f);
+  comm[strcspn(comm, "\n")] = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(comm, names[i])) return 1;
+  return 0;
+}
+
+/* The launcher's stdout is a terminal device (a pty or a console), not a file, pipe or /dev/null. */
+static int parent_stdout_is_terminal(pid_t ppid) {
+  char path[64], target[256];
+  snprintf(path, sizeof path, "/proc/%d/fd/1", (int)ppid);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n <= 0) return 0; /* unknown: plain lines are the safe choice */
+  target[n] = 0;
+  return !strncmp(target, "/dev/pts/", 9) || !strncmp(target, "/dev/tty", 8) || !strncmp(target, "/dev/console", 12);
+}
+
+int log_live_terminal(void) {
+  static int decided = -1;
+  if (decided < 0) {
+    pid_t ppid = getppid();
+    decided = isatty(fileno(stdout)) && (!parent_is_mpi_launcher(ppid) || parent_stdout_is_terminal(ppid));
+  }
+  return decided;
+}
+
 static int progress_open = 0;
 
 void log_progress(const char *fmt, ...) {
   if (dist_rank() != 0) return;
-  int tty = isatty(fileno(stdout));
+  int tty = log_live_terminal();
   va_list ap;
   va_start(ap, fmt);
   if (tty) fputs("\r\033[K", stdout);

@@ -350,7 +350,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   if (!dist_is_root()) return;
   const char *metric = t->train.lm ? "bpt" : "acc";
   double mval = t->train.lm ? r->task / log(2.0) : r->accuracy;
-  int progress = c->log.progress == LV_PROGRESS_ON || (c->log.progress == LV_PROGRESS_AUTO && isatty(1));
+  int progress = c->log.progress == LV_PROGRESS_ON || (c->log.progress == LV_PROGRESS_AUTO && log_live_terminal());
   char line[512];
   snprintf(line, sizeof line,
            "step %6lld/%lld | loss %.4f | %s %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | %.1f GFLOP/s | "
