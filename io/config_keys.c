@@ -87,7 +87,7 @@ static const lv_key keys[] = {
     INT(train, eval_every, "200", 0, INF, 0, "evaluate on data.val every N steps; 0 = never"),
     INT(train, eval_batches, "0", 0, INF, 0, "batches per evaluation; 0 = the whole split"),
     ENUM(train, nonfinite, nonfinite_names, 0, "on a NaN/Inf loss or gradient: stop, or skip the step"),
-    INT(train, threads, "0", 0, INF, 0, "threads per rank; 0 = OMP_NUM_THREADS or all cores"),
+    INT(train, threads, "0", 0, 4096, 0, "OpenMP threads per rank (wins over OMP_NUM_THREADS); 0 = OMP_NUM_THREADS, or one per CPU of the rank"),
     STR(train, init_from, "", "start from this model file's parameters and codebooks (fresh optimizer); \"\" = spec init"),
 
     INT(checkpoint, every, "500", 0, INF, 0, "save every N steps; 0 = only at the end and on signals"),

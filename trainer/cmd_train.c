@@ -8,6 +8,7 @@
 #include "trainer/check.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
+#include "trainer/placement.h"
 #include "trainer/signals.h"
 #include "trainer/train.h"
 
@@ -137,6 +138,7 @@ static int run(int argc, char **argv, int eval) {
   }
   lv_trainer t;
   int rc = LV_EXIT_OK;
+  placement_setup(cfg.train.threads); /* threads per rank, before any OpenMP/oneDNN work; logs placement */
   if (eval) {
     adopt_model_keys(&cfg, &a);
     if (a.split && strcmp(a.split, "val")) { /* test, or any other split of the test file */

@@ -41,6 +41,11 @@ void dist_bcast_bytes(void *buf, size_t n) {
   }
 }
 
+void dist_gather_bytes(const void *mine, void *all, size_t n) {
+  if (n > (size_t)INT_MAX) DIE("dist_gather_bytes: %zu bytes per rank, more than an MPI count holds", n);
+  CHECK_MPI(MPI_Gather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD));
+}
+
 void dist_sum_f64(double *buf, size_t n) {
   CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
 }

@@ -22,6 +22,9 @@ void dist_barrier(void);
 int dist_any(int local_failed);
 /* Collective: broadcast n bytes from rank 0. */
 void dist_bcast_bytes(void *buf, size_t n);
+/* Collective: rank r's n bytes at `mine` land at all + r*n on rank 0 (`all` holds world x n bytes
+ * there; elsewhere it is unused and may be NULL). Fixed-size records, e.g. per-rank placement. */
+void dist_gather_bytes(const void *mine, void *all, size_t n);
 /* Collective: in-place sum over ranks. */
 void dist_sum_f64(double *buf, size_t n);
 void dist_sum_i64(int64_t *buf, size_t n);
