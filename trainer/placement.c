@@ -22,6 +22,7 @@ typedef struct {
 } host_place;
 
 static int g_threads = 0; /* measured by placement_setup; 0 before */
+static cpu_set_t g_cpus;   /* this rank's CPUs (union of its OpenMP threads'), valid when g_threads > 0 */
 
 int placement_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
@@ -225,6 +226,7 @@ void placement_setup(int64_t threads) {
   memset(&me, 0, sizeof me);
   if (threads > 0) omp_set_num_threads((int)threads);
   g_threads = measure_threads(&me.cpus);
+  g_cpus = me.cpus;
   me.rank = dist_rank();
   me.pid = (int32_t)getpid();
   me.threads = g_threads;
@@ -253,3 +255,5 @@ void placement_setup(int64_t threads) {
   if (over) log_warn("oversubscribed: %s (docs/distributed.md, \"Placing ranks and threads\")", warning);
   free(all);
 }
+
+const cpu_set_t *placement_cpus(void) { return g_threads > 0 ? &g_cpus : NULL; }

@@ -48,6 +48,12 @@ void placement_setup(int64_t threads);
  * omp_get_max_threads()). For metrics, e.g. a "threads" field in metrics.jsonl. */
 int placement_threads(void);
 
+/* Local. This rank's CPUs as placement_setup measured them (the union of its OpenMP threads'
+ * masks), or NULL before it. Threads the trainer starts itself (the communication thread) run on
+ * these: they would otherwise inherit the main thread's mask, which OMP_PROC_BIND narrows to the
+ * first place, and share one core with OpenMP thread 0. */
+const cpu_set_t *placement_cpus(void);
+
 /* Local (rank 0's part of placement_setup, separate for tests). Prints the report of `world` records
  * (in rank order) to `out`: the "placement: W ranks x T threads (source), H hosts" line, then one
  * line per rank if world <= rank_lines, else one per host. `threads` is train.threads, `omp_env` the

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "trainer/check.h"
+#include "trainer/placement.h"
 
 typedef struct {
   size_t lo, hi;   /* elements of its buffer; padded: hi - lo is a multiple of world */
@@ -112,7 +113,12 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   r->next = r->queued_upto = r->nb; /* idle until reducer_begin */
-  if (pthread_create(&r->thread, NULL, comm_main, r) != 0) DIE("cannot start the communication thread");
+  pthread_attr_t attr; /* on all of the rank's CPUs, not only the first OpenMP place (placement.h) */
+  pthread_attr_init(&attr);
+  const cpu_set_t *cpus = placement_cpus();
+  if (cpus && pthread_attr_setaffinity_np(&attr, sizeof *cpus, cpus) != 0) DIE("cannot set the communication thread's CPUs");
+  if (pthread_create(&r->thread, &attr, comm_main, r) != 0) DIE("cannot start the communication thread");
+  pthread_attr_destroy(&attr);
   return r;
 }
 

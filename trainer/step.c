@@ -1,7 +1,6 @@
 /* The step loop: data order, micro-batches, reduction, clipping, AdamW, codebook update, logging,
  * evaluation. Spec: "Optimization", "Vector quantization of keys", "Randomness". */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -14,6 +13,7 @@
 #include "trainer/dist.h"
 #include "trainer/log.h"
 #include "trainer/optim.h"
+#include "trainer/placement.h"
 #include "trainer/rng.h"
 #include "trainer/signals.h"
 #include "trainer/train.h"
@@ -374,7 +374,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
           "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"peak_rss_mib\": %.1f, \"eta_s\": %.0f, "
           "\"reseeds\": %lld, \"code_perplexity\": [%s]}\n",
           (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm,
-          r->tokens, r->targets, t->world, omp_get_max_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
+          r->tokens, r->targets, t->world, placement_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
           r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw, r->slowest_compute_s, r->peak_rss_mib, eta,
           (long long)r->reseeds, jusage);
   fflush(t->metrics);
