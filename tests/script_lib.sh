@@ -15,3 +15,14 @@ tiny_listops() {
   "$LONGVQ" data listops --out "$1" --train "${2:-96}" --val 16 --test 16 --min-len 20 --max-len 60 \
     --max-depth 3 --seed 7 >/dev/null 2>&1
 }
+
+# train_np NAME NP [key=value ...]: `longvq train $CFG` on NP ranks through $MPI (both set by the
+# test) into run.dir=NAME, output in NAME.log; returns the job's exit code.
+train_np() {
+  local name=$1 np=$2; shift 2
+  $MPI -np "$np" "$LONGVQ" train $CFG run.dir="$name" "$@" > "$name.log" 2>&1
+}
+
+# cmp_runs --steps N [--from S] [--tol T] REF RUN...: loss and grad_norm of every step of the RUN
+# dirs against REF's, within the multi-rank tolerance (tests/cmp_runs.py).
+cmp_runs() { /usr/bin/python3 "$SRC/tests/cmp_runs.py" "$@"; }
