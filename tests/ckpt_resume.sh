@@ -42,7 +42,7 @@ check "signal: metric lines identical" 'diff <(strip ref/metrics.jsonl) <(strip 
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=sigreal train.steps=100000 log.every=100 > sigr.log 2>&1 &
 mp=$!
 wait_for 'grep -q "\"step\": 100," sigreal/metrics.jsonl 2>/dev/null'
-pkill -USR1 -f "run.dir=sigreal"; sleep 0.05; pkill -USR1 -f "run.dir=sigreal"
+ranks=$(rank_pids $mp); kill -USR1 $ranks; sleep 0.05; kill -USR1 $ranks
 wait $mp; rc=$?
 check "real SIGUSR1 (twice): exit 3 and a readable checkpoint" '[ $rc -eq 3 ] && "$LONGVQ" inspect $(ls sigreal/ckpt_*.h5 | tail -1) > /dev/null 2>&1'
 
@@ -50,7 +50,7 @@ check "real SIGUSR1 (twice): exit 3 and a readable checkpoint" '[ $rc -eq 3 ] &&
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=kill > kill1.log 2>&1 &
 mp=$!
 wait_for '[ -f kill/ckpt_00000012.h5 ] && grep -q "\"step\": 13," kill/metrics.jsonl 2>/dev/null'
-pkill -9 -f "run.dir=kill"; wait $mp
+kill -9 $(rank_pids $mp); wait $mp
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=kill --resume auto > kill2.log 2>&1
 check "kill -9: resume finishes" '[ $? -eq 0 ]'
 check "kill -9: parameters bitwise identical" 'same_model ref/model_final.h5 kill/model_final.h5'

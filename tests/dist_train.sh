@@ -47,12 +47,11 @@ bad "pinned world size differs" "pins 4 ranks but the job has 2" 2 dist.world_si
 tiny_listops lo3.h5 3
 bad "more ranks than samples" "more ranks \(4\) than training samples \(3\)|larger than the 3 training" 4 data.train=lo3.h5 data.val=lo3.h5 train.batch_size=4
 
-# A rank killed mid-run: the job must end non-zero within 60 s, never hang. The run.dir is absolute
-# so that the process patterns below match this build's job only, not another checkout's test.
+# A rank killed mid-run: the job must end non-zero within 60 s, never hang.
 $MPI -np 2 "$LONGVQ" train $CFG run.dir="$WORK/killme" train.steps=100000 dist.check_every=0 log.every=50 > kill.log 2>&1 &
 mp=$!
 for i in $(seq 1 100); do grep -q '^step' kill.log 2>/dev/null && break; sleep 0.2; done
-victim=$(pgrep -f "run.dir=$WORK/killme" | while read p; do [ "$(cat /proc/$p/comm)" = longvq ] && echo $p; done | tail -1)
+victim=$(rank_pids $mp | tail -1)
 t0=$(date +%s)
 kill -9 "$victim"
 # the guard's sleep is ended with it (a leftover sleep would hold ctest's output pipe for 60 s)
@@ -61,7 +60,7 @@ wait $mp; rc=$?
 t1=$(date +%s)
 kill $guard 2>/dev/null
 check "killed rank ends the job non-zero within 60 s (rc $rc after $((t1-t0)) s)" '[ $rc -ne 0 ] && [ $((t1-t0)) -lt 60 ]'
-pkill -9 -f "run.dir=$WORK/killme" 2>/dev/null
+kill -9 $(rank_pids $mp) 2>/dev/null
 
 echo "dist_train: $fail failed"
 exit $fail

@@ -26,3 +26,7 @@ train_np() {
 # cmp_runs --steps N [--from S] [--tol T] REF RUN...: loss and grad_norm of every step of the RUN
 # dirs against REF's, within the multi-rank tolerance (tests/cmp_runs.py).
 cmp_runs() { /usr/bin/python3 "$SRC/tests/cmp_runs.py" "$@"; }
+
+# rank_pids MPIRUN_PID: the PIDs of the longvq ranks that this mpirun started (its children), so that
+# a test signals exactly the processes it started, never processes found by a name pattern.
+rank_pids() { pgrep -P "$1" -x longvq; }
