@@ -100,7 +100,7 @@ static const lv_key keys[] = {
     INT(dist, zero, "0", 0, 1, 0, "ZeRO stage: 1 = shard optimizer state over ranks"),
     INT(dist, world_size, "0", 0, INF, 0, "required number of ranks; 0 = any"),
     INT(dist, check_every, "100", 0, INF, 0, "replica-consistency hash every N steps; 0 = off"),
-    BOOL(dist, comm_thread, "true", 0, "overlap all-reduce with backward on a progress thread"),
+    BOOL(dist, comm_thread, "true", 0, "reduce on a communication thread, overlapped with backward; false = after backward"),
 
     INT(log, every, "10", 1, INF, 0, "log training metrics every N steps"),
     STR(log, metrics, "", "metrics file (JSON lines); \"\" = <run.dir>/metrics.jsonl"),
@@ -108,7 +108,7 @@ static const lv_key keys[] = {
 
     STR(run, dir, "runs/default", "run directory: checkpoints, metrics, effective config"),
     INT(run, seed, "1234", 0, INF, 0, "seed of every random number (init, dropout, data order)"),
-    STR(run, name, "", "free-form run name for logs"),
+    STR(run, name, "", "run name: printed at start-up and the \"run\" field of every metrics line"),
 };
 
 const lv_key *lv_config_keys(size_t *n) {

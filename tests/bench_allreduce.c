@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < iters; it++) MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     double tp = (now_s() - t0) / iters;
     /* bucketed */
-    reducer *r = reducer_create(buf, n, stats, 16, (size_t)(bucket_mb * 1048576.0 / 4.0), 0);
+    reducer *r = reducer_create(buf, n, stats, 16, (size_t)(bucket_mb * 1048576.0 / 4.0), 0, 1);
     reducer_begin(r);
     reducer_stats_ready(r);
     reducer_grads_ready(r, 0);

@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
   CHECK_ALLOC(stats);
   static red_range ranges[65536];
   static size_t off[65536];
-  reducer *rd = reducer_create(red, lay.n_param_floats, stats, 16, (size_t)4 << 20, (int)zero);
+  reducer *rd = reducer_create(red, lay.n_param_floats, stats, 16, (size_t)4 << 20, (int)zero, 0);
   int n = reducer_shard(rd, ranges, 65536);
   reducer_free(rd);
   free(red);

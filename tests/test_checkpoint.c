@@ -71,7 +71,7 @@ void ck_decomp(ck_model *c, const char *kind, uint64_t seed) {
   int W = dist_size(), r = dist_rank();
   c->n = 0;
   if (!strcmp(kind, "rep") || !strcmp(kind, "zero")) { /* what the trainer passes */
-    reducer *rd = reducer_create(c->red, c->lay.n_param_floats, c->stats, 16, 4096, !strcmp(kind, "zero"));
+    reducer *rd = reducer_create(c->red, c->lay.n_param_floats, c->stats, 16, 4096, !strcmp(kind, "zero"), 0);
     c->n = reducer_shard(rd, c->ranges, CK_MAX_RANGES);
     reducer_free(rd);
   } else if (!strcmp(kind, "cut")) { /* random cuts over [0, pad), each piece to a random rank */

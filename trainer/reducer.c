@@ -22,6 +22,7 @@ struct reducer {
   double *stats;
   void *seg_tmp;       /* one segment, for the reduce-scatter's output (bytes of the largest) */
   int world, rank, zero;
+  int threaded;        /* 0: no thread, reducer_finish reduces inline */
   bucket *b;
   int nb, n_grad_buckets;
   size_t grad_pad;
@@ -58,6 +59,14 @@ static void reduce_bucket(reducer *r, bucket *bk) {
     CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, type, MPI_COMM_WORLD));
 }
 
+/* Bucket bk (the next one) was reduced in dt seconds: count it and move on (under mu if threaded). */
+static void bucket_done(reducer *r, bucket *bk, double dt) {
+  r->comm_s += dt;
+  r->bytes += (bk->f64 ? 8.0 : 4.0) * (double)(bk->hi - bk->lo);
+  bk->done = 1;
+  r->next++;
+}
+
 /* Buckets are handled strictly in order (same order on every rank: the collectives match). */
 static void *comm_main(void *arg) {
   reducer *r = arg;
@@ -71,17 +80,15 @@ static void *comm_main(void *arg) {
     reduce_bucket(r, bk);
     double dt = now_s() - t0;
     pthread_mutex_lock(&r->mu);
-    r->comm_s += dt;
-    r->bytes += (bk->f64 ? 8.0 : 4.0) * (double)(bk->hi - bk->lo);
-    bk->done = 1;
-    r->next++;
+    bucket_done(r, bk, dt);
     pthread_cond_broadcast(&r->cv);
   }
   pthread_mutex_unlock(&r->mu);
   return NULL;
 }
 
-reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero) {
+reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero,
+                        int threaded) {
   reducer *r = calloc(1, sizeof *r);
   CHECK_ALLOC(r);
   CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &r->world));
@@ -89,6 +96,7 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   r->grads = grads;
   r->stats = stats;
   r->zero = zero;
+  r->threaded = threaded;
   size_t unit = (size_t)r->world * 16;
   r->grad_pad = reducer_grad_floats(n_grad, r->world);
   size_t stat_hi = reducer_stat_doubles(n_stat, r->world);
@@ -113,6 +121,7 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   r->next = r->queued_upto = r->nb; /* idle until reducer_begin */
+  if (!threaded) return r;
   pthread_attr_t attr; /* on all of the rank's CPUs, not only the first OpenMP place (placement.h) */
   pthread_attr_init(&attr);
   const cpu_set_t *cpus = placement_cpus();
@@ -128,7 +137,7 @@ void reducer_free(reducer *r) {
   r->stop = 1;
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
-  pthread_join(r->thread, NULL);
+  if (r->threaded) pthread_join(r->thread, NULL);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
   free(r->seg_tmp);
@@ -162,12 +171,25 @@ void reducer_grads_ready(reducer *r, size_t lo) {
   if (k > 1) queue_upto(r, k);
 }
 
+/* The thread's loop body, inline: every bucket in order on the calling thread. */
+static void reduce_inline(reducer *r) {
+  while (r->next < r->nb) {
+    double t0 = now_s();
+    reduce_bucket(r, &r->b[r->next]);
+    bucket_done(r, &r->b[r->next], now_s() - t0);
+  }
+}
+
 double reducer_finish(reducer *r) {
-  queue_upto(r, r->nb);
   double t0 = now_s();
-  pthread_mutex_lock(&r->mu);
-  while (r->next < r->nb) pthread_cond_wait(&r->cv, &r->mu);
-  pthread_mutex_unlock(&r->mu);
+  if (!r->threaded) {
+    reduce_inline(r);
+  } else {
+    queue_upto(r, r->nb);
+    pthread_mutex_lock(&r->mu);
+    while (r->next < r->nb) pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+  }
   r->wait_s = now_s() - t0;
   double W = (double)r->world;
   r->last = (reducer_stats){r->comm_s, r->wait_s, r->bytes,

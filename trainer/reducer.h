@@ -27,8 +27,11 @@ typedef struct {
 } red_range;
 
 /* Local (the thread starts here; call on every rank). n_grad/n_stat are the real element counts;
- * grads has reducer_grad_floats(n_grad, world) floats, stats reducer_stat_doubles(n_stat, world). */
-reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero);
+ * grads has reducer_grad_floats(n_grad, world) floats, stats reducer_stat_doubles(n_stat, world).
+ * threaded = 0 (dist.comm_thread: false): no thread; reducer_finish reduces every bucket in order on
+ * the calling thread, after backward (nothing overlaps: all communication is exposed). */
+reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero,
+                        int threaded);
 /* Floats the gradient buffer must have (padded to world*16). Pure. */
 size_t reducer_grad_floats(size_t n_grad, int world);
 /* Doubles the statistics buffer must have (padded to world*16). Pure. */

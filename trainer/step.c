@@ -372,11 +372,11 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
           "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
           "\"exposed_comm_s\": %.4f, \"data_s\": %.4f, \"optimizer_s\": %.4f, \"comm_bytes\": %.0f, "
           "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"peak_rss_mib\": %.1f, \"eta_s\": %.0f, "
-          "\"reseeds\": %lld, \"code_perplexity\": [%s]}\n",
+          "\"reseeds\": %lld, \"code_perplexity\": [%s]%s}\n",
           (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm,
           r->tokens, r->targets, t->world, placement_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
           r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw, r->slowest_compute_s, r->peak_rss_mib, eta,
-          (long long)r->reseeds, jusage);
+          (long long)r->reseeds, jusage, t->run_json);
   fflush(t->metrics);
 }
 
@@ -391,10 +391,11 @@ static void run_eval(lv_trainer *t, int64_t s) {
   else
     printf("eval  %6lld | val loss %.4f | val acc %.4f | %.0f samples\n", (long long)s, loss, acc, ntok);
   if (t->val.lm)
-    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g}\n",
-            (long long)s, loss, loss / log(2.0), acc);
+    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g%s}\n",
+            (long long)s, loss, loss / log(2.0), acc, t->run_json);
   else
-    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g}\n", (long long)s, loss, acc);
+    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g%s}\n", (long long)s, loss, acc,
+            t->run_json);
   fflush(t->metrics);
 }
 

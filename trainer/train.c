@@ -125,6 +125,18 @@ static void mkdir_p(const char *dir) {
   if (mkdir(buf, 0777) != 0 && errno != EEXIST) DIE_INPUT("run.dir: cannot create %s: %s", dir, strerror(errno));
 }
 
+/* run.name as a JSON member for the metrics lines: `, "run": "NAME"` ("" when unnamed). */
+static void run_name_json(char *out, size_t cap, const char *name) {
+  out[0] = 0;
+  if (!name[0]) return;
+  size_t n = (size_t)snprintf(out, cap, ", \"run\": \"");
+  for (const unsigned char *p = (const unsigned char *)name; *p && n + 8 < cap; p++)
+    n += (size_t)(*p == '"' || *p == '\\' ? snprintf(out + n, cap - n, "\\%c", *p)
+                  : *p < 0x20 ? snprintf(out + n, cap - n, "\\u%04x", *p)
+                              : snprintf(out + n, cap - n, "%c", *p));
+  snprintf(out + n, cap - n, "\"");
+}
+
 void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   memset(t, 0, sizeof *t);
   t->cfg = *cfg;
@@ -178,7 +190,8 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   t->stats = alloc_z(sizeof(double) * t->n_stat_pad);
   if (need_train) {
     size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
-    t->rd = reducer_create(t->grads, t->lay.n_param_floats, t->stats, t->sl.total, bucket_floats, (int)c->dist.zero);
+    t->rd = reducer_create(t->grads, t->lay.n_param_floats, t->stats, t->sl.total, bucket_floats, (int)c->dist.zero,
+                           c->dist.comm_thread);
     t->n_shard = reducer_shard(t->rd, t->shard, (int)(sizeof t->shard / sizeof t->shard[0]));
     if (t->n_shard == (int)(sizeof t->shard / sizeof t->shard[0]))
       input_error("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
@@ -221,7 +234,9 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
              2.0 * 4.0 * (double)t->grad_pad / 1048576.0, reducer_num_buckets(t->rd), c->dist.bucket_mb);
     fflush(stdout);
   }
+  run_name_json(t->run_json, sizeof t->run_json, c->run.name);
   if (need_train && dist_is_root()) {
+    printf("run: %s, dir %s\n", c->run.name[0] ? c->run.name : "(unnamed: set run.name)", c->run.dir);
     mkdir_p(c->run.dir);
     char *path = t->metrics_path;
     if (c->log.metrics[0])

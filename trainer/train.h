@@ -56,6 +56,7 @@ typedef struct {
   int64_t *reseed_pos;       /* (n_layers, S): position in that row */
   uint8_t *maybe;            /* (S) re-seed candidates of one layer */
   FILE *metrics;
+  char run_json[6 * LV_CONFIG_NAME_MAX + 16]; /* `, "run": "<run.name, JSON-escaped>"` or "" (no name) */
   char metrics_path[LV_CONFIG_PATH_MAX + 32];
   char nonfinite_where[128]; /* where this step's first NaN/Inf appeared */
   double flops_per_token;
