@@ -18,6 +18,7 @@ train_np np2mb2 2 train.micro_batch=2;    check "2 ranks x 2 micro-batches run" 
 train_np np2z 2 dist.zero=1;              check "2 ranks ZeRO-1 run" '[ $? -eq 0 ]'
 train_np np4z 4 dist.zero=1 dist.bucket_mb=0.002; check "4 ranks ZeRO-1, many buckets run" '[ $? -eq 0 ]'
 train_np np1mb4 1 train.micro_batch=4;    check "1 rank x 4 micro-batches runs" '[ $? -eq 0 ]'
+train_np np2inl 2 dist.comm_thread=false; check "2 ranks, reduction inline (no thread) run" '[ $? -eq 0 ]'
 
 # Loss trajectories: float32 sums in another order (per-rank partial gradients, then the reduction)
 # differ by a few ulps per step; over 20 Adam steps that stays far below 1e-4 relative on the loss
@@ -25,6 +26,15 @@ train_np np1mb4 1 train.micro_batch=4;    check "1 rank x 4 micro-batches runs" 
 # moves the loss by 1e-2 or more.
 check "same losses at 1/2/4 ranks, 2x2 micro, 1x4 micro" 'cmp_runs --steps 20 np1 np2 np4 np2mb2 np1mb4'
 check "ZeRO-1 on and off agree" 'cmp_runs --steps 20 np2 np2z np4z'
+# Without the communication thread the same collectives run in the same order, after backward: the
+# same bits, and all of the communication is exposed.
+check "reduction inline: metric lines identical to the threaded run" \
+  'diff <(strip_timing np2/metrics.jsonl) <(strip_timing np2inl/metrics.jsonl) > /dev/null'
+check "reduction inline: exposed = communication time" '/usr/bin/python3 - <<PY
+import json
+rows = [json.loads(l) for l in open("np2inl/metrics.jsonl") if "tokens_per_s" in l]
+assert all(r["exposed_comm_s"] >= r["comm_s"] for r in rows), rows[0]
+PY'
 check "replica check ran every step" 'grep -q "\"step\": 20," np4/metrics.jsonl'
 check "ZeRO-1 reports less optimizer memory" 'grep -q "ZeRO-1 on" np2z.log'
 # The final models: identical across rank counts up to float summation order.

@@ -15,6 +15,8 @@ check "12 metric lines + evals" '[ $(grep -c "\"tokens_per_s\"" run/metrics.json
 check "metrics keys" 'grep -q "\"step\": 12, \"loss\"" run/metrics.jsonl && grep -q "\"grad_norm\"" run/metrics.jsonl && grep -q "\"lr\"" run/metrics.jsonl'
 check "losses finite" '! grep -E "\"loss\": (nan|inf|-nan)" run/metrics.jsonl'
 check "memory plan printed" 'grep -q "memory plan" train.log'
+check "run.name in the log and in every metrics line" \
+  'grep -q "^run: tiny, dir run" train.log && [ $(grep -c "\"run\": \"tiny\"}" run/metrics.jsonl) -eq $(wc -l < run/metrics.jsonl) ]'
 check "model files" '[ -f run/model_step0.h5 ] && [ -f run/model_final.h5 ]'
 check "h5py reads spec names" '/usr/bin/python3 - <<PY
 import h5py
