@@ -56,6 +56,18 @@ bad "batch does not divide over ranks" "does not divide over 3 ranks" 3
 bad "pinned world size differs" "pins 4 ranks but the job has 2" 2 dist.world_size=4
 tiny_listops lo3.h5 3
 bad "more ranks than samples" "more ranks \(4\) than training samples \(3\)|larger than the 3 training" 4 data.train=lo3.h5 data.val=lo3.h5 train.batch_size=4
+# Errors only rank 1 knows (an MPMD launch gives it another command line): rank 0 prints rank 1's
+# message once, naming the rank, and every rank exits 2 (the collective error form, trainer/check.h).
+mpmd() { # name regex rank1-args...
+  local name=$1 re=$2; shift 2
+  timeout 60 $MPI -np 1 "$LONGVQ" train $CFG run.dir=bad1 train.init_from=np1/model_final.h5 : \
+    -np 1 "$LONGVQ" train $CFG run.dir=bad1 "$@" > bad.log 2> bad.err; local rc=$?
+  check "only rank 1 knows: $name" \
+    '[ $rc -eq 2 ] && grep -Eq "$re" bad.err && [ $(grep -c "error" bad.err) -eq 1 ] && ! grep -q "^step" bad.log'
+}
+mpmd "bad config value" "^longvq: error: override .train.steps=abc.*not an integer \(rank 1 of 2\)" \
+  train.init_from=np1/model_final.h5 train.steps=abc
+mpmd "model file it cannot read" "^longvq: error: train.init_from: nope.h5.* \(rank 1 of 2\)" train.init_from=nope.h5
 
 # A rank killed mid-run: the job must end non-zero within 60 s, never hang.
 $MPI -np 2 "$LONGVQ" train $CFG run.dir="$WORK/killme" train.steps=100000 dist.check_every=0 log.every=50 > kill.log 2>&1 &

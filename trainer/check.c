@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainer/dist.h"
+
 static int current_rank(void) {
   int init = 0, fin = 0, rank = 0;
   MPI_Initialized(&init);
@@ -47,6 +49,53 @@ _Noreturn void lv_failf(int code, const char *file, int line, const char *fmt, .
    * but useful for us, so it goes last. */
   fprintf(stderr, "[rank %d] error: %s (%s:%d)\n", current_rank(), buf, file, line);
   abort_all(code);
+}
+
+/* The collective form (check.h): one message per rank, gathered only when some rank is bad. */
+static void check_all_v(int code, int bad, const char *fmt, va_list ap) {
+  if (!dist_any(bad)) return;
+  enum { MSG = 4096 }; /* bytes of one rank's message (a config's list of errors fits) */
+  char mine[MSG] = "";
+  if (bad) vsnprintf(mine, sizeof mine, fmt, ap);
+  int world = dist_size(), root = dist_is_root();
+  char *all = root ? calloc((size_t)world, MSG) : NULL;
+  if (root && !all) { /* cannot gather: still say what this rank knows */
+    fprintf(stderr, "longvq: error: %s\n", bad ? mine : "(on another rank)");
+    abort_all(code);
+  }
+  dist_gather_bytes(mine, all, MSG);
+  if (root) {
+    int first = -1, n_bad = 0;
+    for (int r = 0; r < world; r++)
+      if (all[(size_t)r * MSG]) {
+        n_bad++;
+        if (first < 0) first = r;
+      }
+    char where[64] = "";
+    if (first > 0 || n_bad < world)
+      snprintf(where, sizeof where, " (rank %d%s of %d)", first, n_bad > 1 ? " and others" : "", world);
+    fprintf(stderr, "longvq: error: %s%s\n", all + (size_t)first * MSG, world > 1 ? where : "");
+    fflush(stderr);
+    free(all);
+  }
+  fflush(stdout);
+  dist_finalize();
+  exit(code);
+}
+
+void lv_check_all(int code, int bad, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  check_all_v(code, bad, fmt, ap);
+  va_end(ap);
+}
+
+_Noreturn void lv_fail_all(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  check_all_v(code, 1, fmt, ap);
+  va_end(ap);
+  exit(code); /* not reached: check_all_v exits when bad */
 }
 
 const char *lv_mpi_errstr(int err) {

@@ -48,9 +48,26 @@ const char *lv_h5_errstr(void);
  * CHECK_ALLOC) if memory runs out. Release with free(). */
 float *lv_alloc_floats(size_t n);
 
-/* Internal invariant or runtime failure we detected ourselves. */
+/* Our own fatal conditions come in two forms, by who knows:
+ *
+ * ONLY THIS RANK KNOWS (Local): it prints "[rank r] error: msg (file:line)" and MPI_Abort ends every
+ * rank with the code. DIE for an internal invariant or runtime failure, DIE_INPUT for bad user input
+ * (a file, a config value, the command line) found on this rank alone (exit code 2).
+ *
+ * ALL RANKS AGREE (Collective: every rank calls it, each with its own verdict `bad`): if any rank is
+ * bad, rank 0 prints the message of the lowest bad rank once, "longvq: error: msg" (followed by
+ * "(rank r of W)" when that is not rank 0 or not every rank), and every rank finalizes MPI and exits
+ * with the code: an orderly end, no MPI_Abort noise. Returns only if no rank is bad. CHECK_INPUT_ALL
+ * for user input some ranks may find bad (a file one rank cannot read), DIE_INPUT_ALL for an error
+ * every rank found identically (they all read the same config and files), FAIL_ALL(code, ...) for a
+ * runtime condition every rank saw (a non-finite loss after the reduction). */
 #define DIE(...) lv_failf(LV_EXIT_FAIL, __FILE__, __LINE__, __VA_ARGS__)
-/* Bad user input (file, config, command line) found on one rank: abort the job with exit code 2. */
 #define DIE_INPUT(...) lv_failf(LV_EXIT_USAGE, __FILE__, __LINE__, __VA_ARGS__)
+
+void lv_check_all(int code, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void lv_fail_all(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define CHECK_INPUT_ALL(bad, ...) lv_check_all(LV_EXIT_USAGE, (bad), __VA_ARGS__)
+#define DIE_INPUT_ALL(...) lv_fail_all(LV_EXIT_USAGE, __VA_ARGS__)
+#define FAIL_ALL(code, ...) lv_fail_all((code), __VA_ARGS__)
 
 #endif

@@ -31,20 +31,17 @@ static void check_compatible(lv_trainer *t, const char *path, const char *yaml) 
   if (bad) DIE_INPUT("%s: its stored config does not load (see above)", path);
   const char *names[128];
   int n = lv_config_diff(&old, &t->cfg, LV_KEY_SHAPE, names, 128);
-  if (n > 0) {
-    if (dist_is_root()) {
-      fprintf(stderr, "longvq: error: cannot resume from %s: the config changes the model's shape:", path);
-      for (int i = 0; i < n && i < 128; i++) {
-        const lv_key *k = lv_config_find_key(names[i]);
-        char a[256], b[256];
-        lv_config_format_value(&old, k, a, sizeof a);
-        lv_config_format_value(&t->cfg, k, b, sizeof b);
-        fprintf(stderr, "%s %s (%s -> %s)", i ? "," : "", names[i], a, b);
-      }
-      fprintf(stderr, "\n");
+  if (n > 0) { /* every rank read the same checkpoint and config */
+    char msg[2048];
+    size_t len = 0;
+    for (int i = 0; i < n && i < 128 && len < sizeof msg; i++) {
+      const lv_key *k = lv_config_find_key(names[i]);
+      char a[256], b[256];
+      lv_config_format_value(&old, k, a, sizeof a);
+      lv_config_format_value(&t->cfg, k, b, sizeof b);
+      len += (size_t)snprintf(msg + len, sizeof msg - len, "%s %s (%s -> %s)", i ? "," : "", names[i], a, b);
     }
-    dist_finalize();
-    exit(LV_EXIT_USAGE);
+    DIE_INPUT_ALL("cannot resume from %s: the config changes the model's shape:%s", path, msg);
   }
   n = lv_config_diff(&old, &t->cfg, 0, names, 128);
   for (int i = 0; i < n && i < 128; i++) {

@@ -73,9 +73,18 @@ static void usage(int eval) {
 }
 
 /* Builds the config on every rank (same inputs, same result); rank 0 reports the errors. */
-static int build_config(lv_config *cfg, const cli *a) {
-  int errs = lv_config_build(cfg, a->config, a->n_over, a->over, dist_is_root() ? stderr : NULL);
-  return dist_any(errs);
+/* The config of the command line; any rank's errors (MPMD launches may give ranks different
+ * command lines) end the job with that rank's list, printed once. */
+static void build_config(lv_config *cfg, const cli *a) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  CHECK_ALLOC(mem);
+  int errs = lv_config_build(cfg, a->config, a->n_over, a->over, mem);
+  fclose(mem);
+  while (len > 0 && text[len - 1] == '\n') text[--len] = 0;
+  CHECK_INPUT_ALL(errs, "%s", text);
+  free(text);
 }
 
 /* eval: the model is evaluated as it was trained. Every non-shape model.* key is taken from the
@@ -127,10 +136,7 @@ static int run(int argc, char **argv, int eval) {
     return LV_EXIT_USAGE;
   }
   lv_config cfg;
-  if (build_config(&cfg, &a)) {
-    free(a.over);
-    return LV_EXIT_USAGE;
-  }
+  build_config(&cfg, &a);
   if (a.print_config) {
     if (dist_is_root()) lv_config_print_yaml(stdout, &cfg);
     free(a.over);

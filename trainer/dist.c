@@ -70,8 +70,3 @@ int dist_all_equal_u64(uint64_t value) {
   CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
   return lo == hi;
 }
-
-_Noreturn void dist_abort(int code) {
-  MPI_Abort(MPI_COMM_WORLD, code);
-  exit(code);
-}

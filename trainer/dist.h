@@ -33,7 +33,5 @@ void dist_sum_f32(float *buf, size_t n);
 void dist_max_f64(double *buf, size_t n);
 /* Collective: 1 if `value` is the same on every rank, else 0 (replica-consistency checks). */
 int dist_all_equal_u64(uint64_t value);
-/* Local: abort every rank with this exit code (used by the check macros). */
-_Noreturn void dist_abort(int code);
 
 #endif

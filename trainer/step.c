@@ -420,10 +420,8 @@ int trainer_run(lv_trainer *t) {
           log_warn("step %lld: non-finite loss %g or gradient norm %g (first at %s): step skipped", (long long)s,
                    r.loss, r.grad_norm, t->nonfinite_where);
       } else {
-        fprintf(stderr, "[rank %d] error: step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; "
-                "stopping (train.nonfinite=skip skips such steps)\n", t->rank, (long long)s, r.loss, r.grad_norm,
-                t->nonfinite_where);
-        return LV_EXIT_FAIL;
+        FAIL_ALL(LV_EXIT_FAIL, "step %lld: non-finite loss (%g) or gradient norm (%g), first at %s; stopping "
+                 "(train.nonfinite=skip skips such steps)", (long long)s, r.loss, r.grad_norm, t->nonfinite_where);
       }
     } else {
       log_step(t, s, &r);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,22 +12,6 @@
 #include "trainer/dist.h"
 #include "trainer/log.h"
 
-/* Every rank found the same problem (all read the same config and files): rank 0 says it once and
- * all leave with the usage exit code. */
-_Noreturn static void input_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void input_error(const char *fmt, ...) {
-  if (dist_is_root()) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "longvq: error: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-  }
-  dist_finalize();
-  exit(LV_EXIT_USAGE);
-}
-
 static void *alloc_z(size_t bytes) {
   void *p = calloc(1, bytes ? bytes : 1);
   CHECK_ALLOC(p);
@@ -36,9 +19,9 @@ static void *alloc_z(size_t bytes) {
 }
 
 static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char *split, const char *key) {
-  if (!path[0]) input_error("%s: no dataset given (set %s=FILE.h5)", key, key);
+  if (!path[0]) DIE_INPUT_ALL("%s: no dataset given (set %s=FILE.h5)", key, key);
   if (!lv_dataset_has_split(path, split))
-    input_error("%s: %s has no split '%s'", key, path, split);
+    DIE_INPUT_ALL("%s: %s has no split '%s'", key, path, split);
   lv_dataset_opts o = {.split = split, .seq_len = 0, .chunk_cache_bytes = (size_t)t->cfg.data.cache_mb << 20};
   lv_dataset *probe = lv_dataset_open(path, &o);
   sp->lm = lv_dataset_task(probe) == LV_TASK_LM;
@@ -59,15 +42,15 @@ static void derive_dims(lv_trainer *t) {
   memset(d, 0, sizeof *d);
   d->decoder = c->model.mode == LV_MODE_DECODER;
   if (d->decoder != t->train.lm)
-    input_error("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
+    DIE_INPUT_ALL("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
                 d->decoder ? "language-modelling" : "classification", c->data.train,
                 t->train.lm ? "language-modelling" : "classification");
   int64_t V = lv_dataset_vocab_size(ds), K = lv_dataset_num_classes(ds);
   if (c->model.vocab_size && c->model.vocab_size != V)
-    input_error("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
+    DIE_INPUT_ALL("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
                 c->data.train, (long long)V);
   if (!d->decoder && c->model.n_classes && c->model.n_classes != K)
-    input_error("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
+    DIE_INPUT_ALL("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
                 c->data.train, (long long)K);
   d->prenorm = c->model.prenorm;
   d->norm = (int)c->model.norm;
@@ -90,13 +73,13 @@ static int64_t choose_seq_len(lv_trainer *t, const char *path) {
   const lv_config *c = &t->cfg;
   int64_t C = c->model.chunk_size;
   if (c->data.seq_len > 0) {
-    if (c->data.seq_len % C) input_error("data.seq_len: %lld is not a multiple of model.chunk_size %lld",
+    if (c->data.seq_len % C) DIE_INPUT_ALL("data.seq_len: %lld is not a multiple of model.chunk_size %lld",
                                          (long long)c->data.seq_len, (long long)C);
     return c->data.seq_len;
   }
   lv_dataset_opts o = {.split = c->data.split_train};
   lv_dataset *ds = lv_dataset_open(path, &o);
-  if (lv_dataset_task(ds) == LV_TASK_LM) input_error("data.seq_len: a language-modelling dataset needs an explicit seq_len");
+  if (lv_dataset_task(ds) == LV_TASK_LM) DIE_INPUT_ALL("data.seq_len: a language-modelling dataset needs an explicit seq_len");
   int64_t mx = lv_dataset_max_length(ds);
   lv_dataset_close(ds);
   return (mx + C - 1) / C * C;
@@ -145,13 +128,13 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   t->world = dist_size();
   const lv_config *c = &t->cfg;
   if (c->dist.world_size && c->dist.world_size != t->world)
-    input_error("dist.world_size: the config pins %lld ranks but the job has %d", (long long)c->dist.world_size,
+    DIE_INPUT_ALL("dist.world_size: the config pins %lld ranks but the job has %d", (long long)c->dist.world_size,
                 t->world);
   /* Global batch split: Bg = world x n_micro x mb. */
   t->Bg = c->train.batch_size;
   t->n_micro = c->train.micro_batch;
   if (t->Bg % ((int64_t)t->world * t->n_micro))
-    input_error("train.batch_size: %lld does not divide over %d ranks x %lld micro-batches", (long long)t->Bg,
+    DIE_INPUT_ALL("train.batch_size: %lld does not divide over %d ranks x %lld micro-batches", (long long)t->Bg,
                 t->world, (long long)t->n_micro);
   t->b_rank = t->Bg / t->world;
   t->mb = t->b_rank / t->n_micro;
@@ -160,22 +143,22 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   open_split(t, &t->train, train_path, need_train ? c->data.split_train : c->data.split_val,
              need_train ? "data.train" : "data.val");
   if (need_train && t->train.n < t->Bg)
-    input_error("train.batch_size: %lld is larger than the %lld training samples of %s", (long long)t->Bg,
+    DIE_INPUT_ALL("train.batch_size: %lld is larger than the %lld training samples of %s", (long long)t->Bg,
                 (long long)t->train.n, c->data.train);
   if (need_train && t->train.n < t->world)
-    input_error("more ranks (%d) than training samples (%lld)", t->world, (long long)t->train.n);
+    DIE_INPUT_ALL("more ranks (%d) than training samples (%lld)", t->world, (long long)t->train.n);
   if (c->data.val[0] || !need_train) {
     const char *vp = c->data.val[0] ? c->data.val : train_path;
     open_split(t, &t->val, vp, c->data.split_val, "data.val");
   }
   derive_dims(t);
   char err[512];
-  if (lv_layout_build(&t->lay, &t->dims, err, sizeof err)) input_error("%s", err);
+  if (lv_layout_build(&t->lay, &t->dims, err, sizeof err)) DIE_INPUT_ALL("%s", err);
   /* Long samples: an error unless the config allows truncation (checked before any compute). */
   if (!t->train.lm && !c->data.truncate) {
     int64_t mx = lv_dataset_max_length(t->train.ds);
     if (mx > t->L)
-      input_error("data.seq_len: %s has samples of %lld tokens, longer than seq_len %lld (set data.truncate=true "
+      DIE_INPUT_ALL("data.seq_len: %s has samples of %lld tokens, longer than seq_len %lld (set data.truncate=true "
                   "to cut them)", train_path, (long long)mx, (long long)t->L);
   }
   dnn_ctx_init(&t->ctx);
@@ -194,7 +177,7 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
                            c->dist.comm_thread);
     t->n_shard = reducer_shard(t->rd, t->shard, (int)(sizeof t->shard / sizeof t->shard[0]));
     if (t->n_shard == (int)(sizeof t->shard / sizeof t->shard[0]))
-      input_error("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
+      DIE_INPUT_ALL("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
                   t->n_shard);
     t->n_moments = 0;
     for (int k = 0; k < t->n_shard; k++) {
@@ -254,11 +237,7 @@ void trainer_init_params(lv_trainer *t, const char *model_file, const char *from
   } else {
     char err[1024];
     int bad = lv_model_load(model_file, &t->lay, t->params, t->state, err, sizeof err);
-    if (dist_any(bad)) {
-      if (bad && dist_is_root()) fprintf(stderr, "longvq: error: %s: %s\n", from, err);
-      dist_finalize();
-      exit(LV_EXIT_USAGE);
-    }
+    CHECK_INPUT_ALL(bad, "%s: %s", from, err); /* a file some ranks cannot read */
   }
   lv_model_set_codebooks(t->model, t->state);
 }
