@@ -33,6 +33,13 @@ PY'
 check "deterministic given the seed" 'diff <(strip_timing run/metrics.jsonl) <(strip_timing run2/metrics.jsonl) > /dev/null'
 "$LONGVQ" eval $CFG --model run/model_final.h5 > eval.log 2>&1; rc=$?
 check "eval runs" '[ $rc -eq 0 ] && grep -q "accuracy" eval.log'
+# eval opens only the split it evaluates, once, and sizes the model from it: with data.seq_len 0 it
+# must not look for a train split in the file it evaluates (this one has none).
+"$LONGVQ" data listops --out valonly.h5 --train 4 --val 16 --test 16 --min-len 20 --max-len 60 --max-depth 3 \
+  --seed 8 > /dev/null 2>&1
+/usr/bin/python3 -c 'import h5py; del h5py.File("valonly.h5", "a")["train"]'
+"$LONGVQ" eval $CFG --model run/model_final.h5 data.val=valonly.h5 data.seq_len=0 > eval0.log 2>&1; rc=$?
+check "eval of a file without a train split (data.seq_len 0)" '[ $rc -eq 0 ] && grep -q "16 samples" eval0.log'
 # Live progress line only where a person watches a terminal (log.progress: auto): under mpirun
 # rank 0's stdout is a pseudo-terminal even when the job's output goes to a file, and a file must get
 # plain lines; a real terminal (script(1) gives mpirun one) gets the line rewritten in place.

@@ -57,12 +57,12 @@ static void check_compatible(lv_trainer *t, const char *path, const char *yaml) 
 /* Rank 0: drop the metric lines of steps after `step` (work lost since that checkpoint, redone now),
  * so the file reads as one run. Rewritten through a temporary file and a rename. */
 static void trim_metrics(lv_trainer *t, int64_t step) {
-  if (!dist_is_root() || !t->metrics) return;
-  fclose(t->metrics);
-  char tmp[sizeof t->metrics_path + 8];
-  snprintf(tmp, sizeof tmp, "%s.tmp", t->metrics_path);
-  FILE *in = fopen(t->metrics_path, "r"), *out = fopen(tmp, "w");
-  if (!in || !out) DIE("%s: cannot rewrite the metrics file", t->metrics_path);
+  if (!dist_is_root() || !t->log.metrics) return;
+  fclose(t->log.metrics);
+  char tmp[sizeof t->log.path + 8];
+  snprintf(tmp, sizeof tmp, "%s.tmp", t->log.path);
+  FILE *in = fopen(t->log.path, "r"), *out = fopen(tmp, "w");
+  if (!in || !out) DIE("%s: cannot rewrite the metrics file", t->log.path);
   char line[8192];
   while (fgets(line, sizeof line, in)) {
     const char *p = strstr(line, "\"step\": ");
@@ -70,9 +70,9 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
     fputs(line, out);
   }
   fclose(in);
-  if (fclose(out) != 0 || rename(tmp, t->metrics_path) != 0) DIE("%s: cannot rewrite the metrics file", t->metrics_path);
-  t->metrics = fopen(t->metrics_path, "a");
-  if (!t->metrics) DIE("%s: cannot reopen the metrics file", t->metrics_path);
+  if (fclose(out) != 0 || rename(tmp, t->log.path) != 0) DIE("%s: cannot rewrite the metrics file", t->log.path);
+  t->log.metrics = fopen(t->log.path, "a");
+  if (!t->log.metrics) DIE("%s: cannot reopen the metrics file", t->log.path);
 }
 
 int64_t trainer_resume(lv_trainer *t) {
@@ -111,14 +111,14 @@ int64_t trainer_resume(lv_trainer *t) {
   lv_ckpt_meta meta;
   memset(&meta, 0, sizeof meta);
   char err[1024];
-  int bad = lv_ckpt_read(path, &t->lay, t->params, t->state, t->m, t->v, t->shard, t->shard_off, t->n_shard, &meta,
+  int bad = lv_ckpt_read(path, &t->lay, t->params, t->state, t->opt.m, t->opt.v, t->opt.shard, t->opt.shard_off, t->opt.n_shard, &meta,
                          err, sizeof err);
   if (bad) DIE_INPUT("checkpoint.resume: %s", err);
   free((void *)meta.config_yaml);
   if (meta.seed != (uint64_t)t->cfg.run.seed)
     DIE_INPUT("run.seed: %s was written with seed %llu, the config says %lld (the data order and dropout would "
               "change)", path, (unsigned long long)meta.seed, (long long)t->cfg.run.seed);
-  t->samples_seen = meta.samples_seen;
+  t->order.samples_seen = meta.samples_seen;
   t->restart_count = meta.restart_count + 1;
   lv_model_set_codebooks(t->model, t->state);
   trim_metrics(t, meta.step);
@@ -131,10 +131,10 @@ int64_t trainer_resume(lv_trainer *t) {
 void trainer_checkpoint(lv_trainer *t, int64_t step) {
   char path[LV_CONFIG_PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/ckpt_%08lld.h5", t->cfg.run.dir, (long long)step);
-  lv_ckpt_meta meta = {step, t->samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
+  lv_ckpt_meta meta = {step, t->order.samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
                        t->restart_count, t->config_yaml};
   double t0 = lv_now_s();
-  lv_ckpt_write(path, &t->lay, t->params, t->state, t->m, t->v, t->shard, t->shard_off, t->n_shard, &meta);
+  lv_ckpt_write(path, &t->lay, t->params, t->state, t->opt.m, t->opt.v, t->opt.shard, t->opt.shard_off, t->opt.n_shard, &meta);
   if (dist_is_root()) lv_ckpt_rotate(t->cfg.run.dir, t->cfg.checkpoint.keep, t->cfg.checkpoint.keep_every);
   log_info("checkpoint %s saved (step %lld, %.2f s)", path, (long long)step, lv_now_s() - t0);
 }

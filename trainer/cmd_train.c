@@ -155,9 +155,9 @@ static int run(int argc, char **argv, int eval) {
     trainer_setup(&t, &cfg, 0);
     trainer_init_params(&t, a.model, "--model");
     double loss, acc, n;
-    trainer_evaluate(&t, &t.train, cfg.train.eval_batches, &loss, &acc, &n);
+    trainer_evaluate(&t, &t.eval, cfg.train.eval_batches, &loss, &acc, &n);
     if (dist_is_root()) {
-      if (t.train.lm)
+      if (t.eval.lm)
         printf("eval %s: loss %.9f | bits per token %.9f | accuracy %.7f | %.0f targets\n", a.model, loss,
                loss / 0.6931471805599453, acc, n);
       else

@@ -43,22 +43,22 @@ static double peak_rss_mib(void) {
 static void make_perm(lv_trainer *t, int64_t epoch) {
   int64_t n = t->train.n;
   rng_stream rs = rng_make((uint64_t)t->cfg.run.seed, "shuffle", (uint32_t)epoch, 0);
-  for (int64_t i = 0; i < n; i++) t->perm[i] = i;
+  for (int64_t i = 0; i < n; i++) t->order.perm[i] = i;
   for (int64_t i = n - 1; i > 0; i--) {
     uint64_t r = rng_u32(&rs, (uint64_t)(n - 1 - i));
     int64_t j = (int64_t)((r * (uint64_t)(i + 1)) >> 32);
-    int64_t tmp = t->perm[i];
-    t->perm[i] = t->perm[j];
-    t->perm[j] = tmp;
+    int64_t tmp = t->order.perm[i];
+    t->order.perm[i] = t->order.perm[j];
+    t->order.perm[j] = tmp;
   }
-  t->perm_epoch = epoch;
+  t->order.perm_epoch = epoch;
 }
 
 /* Global sample g of the run's stream (g = step_index * Bg + position) -> dataset index. */
 static int64_t sample_at(lv_trainer *t, int64_t g) {
   int64_t epoch = g / t->train.n;
-  if (epoch != t->perm_epoch) make_perm(t, epoch);
-  return t->perm[g % t->train.n];
+  if (epoch != t->order.perm_epoch) make_perm(t, epoch);
+  return t->order.perm[g % t->train.n];
 }
 
 /* Reads n rows by index into the split's batch buffers (model layout). LM: training counts every
@@ -99,18 +99,18 @@ static void plan_reseed(lv_trainer *t, int64_t step, double n_tokens) {
   const int64_t S = d->S, lo = t->rank * t->b_rank, hi = lo + t->b_rank;
   for (int i = 0; i < d->n_layers; i++) {
     const float *cc = t->state + t->lay.layer[i].c_count;
-    vq_reseed_candidates(t->maybe, cc, (float)t->cfg.model.codebook_decay, n_tokens, S);
+    vq_reseed_candidates(t->reseed.maybe, cc, (float)t->cfg.model.codebook_decay, n_tokens, S);
     rng_stream rs = rng_make((uint64_t)t->cfg.run.seed, "codebook_reseed", (uint32_t)step, (uint32_t)i);
     for (int64_t s = 0; s < S; s++) {
-      t->reseed_at[i * S + s] = -1;
-      if (!t->maybe[s]) continue;
+      t->reseed.at[i * S + s] = -1;
+      if (!t->reseed.maybe[s]) continue;
       int64_t j = vq_reseed_token(rng_uniform(&rs, (uint64_t)s), (int64_t)n_tokens);
       for (int64_t b = 0; b < t->Bg; b++) { /* j-th valid token: samples in order, then positions */
-        int64_t len = valid_len(t, t->gidx[b]);
+        int64_t len = valid_len(t, t->order.gidx[b]);
         if (j < len) {
           if (b >= lo && b < hi) {
-            t->reseed_at[i * S + s] = b - lo;
-            t->reseed_pos[i * S + s] = j;
+            t->reseed.at[i * S + s] = b - lo;
+            t->reseed.pos[i * S + s] = j;
           }
           break;
         }
@@ -127,10 +127,10 @@ static void gather_reseed_keys(lv_trainer *t, int64_t k) {
   for (int i = 0; i < d->n_layers; i++) {
     const float *keys = lv_model_keys(t->model, i);
     for (int64_t s = 0; s < S; s++) {
-      int64_t row = t->reseed_at[i * S + s];
+      int64_t row = t->reseed.at[i * S + s];
       if (row < k * t->mb || row >= (k + 1) * t->mb) continue;
-      const float *src = keys + ((row - k * t->mb) * t->L + t->reseed_pos[i * S + s]) * Z;
-      double *dst = t->stats + t->sl.reseed_keys + ((size_t)i * (size_t)S + (size_t)s) * (size_t)Z;
+      const float *src = keys + ((row - k * t->mb) * t->L + t->reseed.pos[i * S + s]) * Z;
+      double *dst = t->red.stats + t->red.sl.reseed_keys + ((size_t)i * (size_t)S + (size_t)s) * (size_t)Z;
       for (int64_t z = 0; z < Z; z++) dst[z] = src[z];
     }
   }
@@ -186,7 +186,7 @@ static void describe_bad_grad(lv_trainer *t) {
   for (int i = 0; i < t->lay.n_params; i++) {
     const lv_tensor *T = &t->lay.params[i];
     for (int64_t j = 0; j < T->numel; j++)
-      if (!isfinite(t->grads[T->offset + (size_t)j])) {
+      if (!isfinite(t->red.grads[T->offset + (size_t)j])) {
         snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "gradient of %s", T->name);
         return;
       }
@@ -197,7 +197,7 @@ static void describe_bad_grad(lv_trainer *t) {
 /* Gradient hook of the model: during the last micro-batch's backward, buckets go to the reducer. */
 static void grads_ready(void *ctx, size_t lo) {
   lv_trainer *t = ctx;
-  if (t->last_micro) reducer_grads_ready(t->rd, lo);
+  if (t->red.last_micro) reducer_grads_ready(t->red.rd, lo);
 }
 
 /* FNV-1a over the bytes of the parameters and codebooks: cheap, and any differing bit changes it. */
@@ -216,28 +216,28 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
   const int nl = (int)d->n_layers;
-  const lv_stat_layout *sl = &t->sl;
-  double *stats = t->stats;
+  const lv_stat_layout *sl = &t->red.sl;
+  double *stats = t->red.stats;
   double t0 = now_s();
-  memset(t->grads, 0, sizeof(float) * t->grad_pad);
-  memset(stats, 0, sizeof(double) * t->n_stat_pad);
+  memset(t->red.grads, 0, sizeof(float) * t->red.grad_pad);
+  memset(stats, 0, sizeof(double) * t->red.n_stat_pad);
   t->nonfinite_where[0] = 0;
   lv_signal_test_hook((long long)s, t->rank);
   /* The global batch and its denominators (every rank knows every sample's length). */
   double n_valid = 0, n_task = 0;
   for (int64_t b = 0; b < t->Bg; b++) {
-    t->gidx[b] = sample_at(t, t->samples_seen + b);
-    n_valid += (double)valid_len(t, t->gidx[b]);
+    t->order.gidx[b] = sample_at(t, t->order.samples_seen + b);
+    n_valid += (double)valid_len(t, t->order.gidx[b]);
   }
   n_task = t->train.lm ? n_valid : (double)t->Bg;
   plan_reseed(t, s, n_valid);
   lv_fwd_opts o = {1, (uint64_t)c->run.seed, (uint32_t)s, (float)c->model.dropout, (float)c->model.hidden_dropout};
   double t_data = 0;
-  reducer_begin(t->rd);
+  reducer_begin(t->red.rd);
   for (int64_t k = 0; k < t->n_micro; k++) {
     int64_t first = t->rank * t->b_rank + k * t->mb;
     double td = now_s();
-    read_rows(t, &t->train, t->mb, t->gidx + first, 0);
+    read_rows(t, &t->train, t->mb, t->order.gidx + first, 0);
     t_data += now_s() - td;
     lv_batch b = batch_of(&t->train, first);
     lv_fwd_stats st;
@@ -247,20 +247,20 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
         !lv_model_find_nonfinite(t->model, t->nonfinite_where, sizeof t->nonfinite_where))
       snprintf(t->nonfinite_where, sizeof t->nonfinite_where, "loss");
     gather_reseed_keys(t, k);
-    t->last_micro = k == t->n_micro - 1;
-    if (t->last_micro) { /* the statistics are complete: they travel first, while backward runs */
-      stats[sl->rank_compute + (size_t)t->rank] = t->prev_compute_s;
+    t->red.last_micro = k == t->n_micro - 1;
+    if (t->red.last_micro) { /* the statistics are complete: they travel first, while backward runs */
+      stats[sl->rank_compute + (size_t)t->rank] = t->red.prev_compute_s;
       stats[sl->rank_rss + (size_t)t->rank] = peak_rss_mib();
       stats[sl->stop_vote] = lv_signal_pending() ? 1.0 : 0.0; /* a signal on any rank stops every rank */
-      reducer_stats_ready(t->rd);
+      reducer_stats_ready(t->red.rd);
     }
-    lv_model_backward(t->model, t->params, t->grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
+    lv_model_backward(t->model, t->params, t->red.grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
   }
-  t->last_micro = 0;
+  t->red.last_micro = 0;
   double t_compute = now_s() - t0 - t_data;
-  double t_wait = reducer_finish(t->rd);
+  double t_wait = reducer_finish(t->red.rd);
   double t_opt0 = now_s();
-  t->samples_seen += t->Bg; /* consumed whether the step is applied or skipped */
+  t->order.samples_seen += t->Bg; /* consumed whether the step is applied or skipped */
   t->stop_requested = stats[sl->stop_vote] > 0;
   /* Every rank counted the global batch's valid tokens itself (from the sample lengths); the reduced
    * count must be the same integer, exactly, at any global batch. */
@@ -272,7 +272,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   double loss = task + c->model.commit_weight * commit;
   /* Gradient norm: the shard's sum of squares, summed over ranks under ZeRO-1 (each owns a part). */
   double sq = 0;
-  for (int k = 0; k < t->n_shard; k++) sq += grad_sumsq(t->grads, t->shard[k].lo, t->shard[k].hi);
+  for (int k = 0; k < t->opt.n_shard; k++) sq += grad_sumsq(t->red.grads, t->opt.shard[k].lo, t->opt.shard[k].hi);
   if (c->dist.zero) dist_sum_f64(&sq, 1);
   double gnorm = sqrt(sq);
   memset(r, 0, sizeof *r);
@@ -285,10 +285,10 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   double lr = lr_at(s, c->train.steps, c->train.warmup, c->train.lr, c->train.min_lr,
                     c->train.schedule == LV_SCHEDULE_COSINE);
   double coef = clip_coef(gnorm, c->train.clip);
-  for (int k = 0; k < t->n_shard; k++)
-    adamw_update(&t->lay, t->params, t->grads, t->m + t->shard_off[k], t->v + t->shard_off[k], t->shard[k].lo,
-                 t->shard[k].hi, lr, c->train.weight_decay, coef, s);
-  reducer_allgather_params(t->rd, t->params);
+  for (int k = 0; k < t->opt.n_shard; k++)
+    adamw_update(&t->lay, t->params, t->red.grads, t->opt.m + t->opt.shard_off[k], t->opt.v + t->opt.shard_off[k], t->opt.shard[k].lo,
+                 t->opt.shard[k].hi, lr, c->train.weight_decay, coef, s);
+  reducer_allgather_params(t->red.rd, t->params);
   /* Codebook update and re-seeding from the global statistics, identical on every rank. */
   int64_t reseeds = 0;
   for (int i = 0; i < nl; i++) {
@@ -307,8 +307,8 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
     slowest = fmax(slowest, stats[sl->rank_compute + (size_t)q]);
     rss = fmax(rss, stats[sl->rank_rss + (size_t)q]);
   }
-  t->prev_compute_s = t_compute;
-  reducer_stats rs = reducer_last(t->rd);
+  t->red.prev_compute_s = t_compute;
+  reducer_stats rs = reducer_last(t->red.rd);
   r->task = task;
   r->accuracy = stats[sl->correct] / stats[sl->task_count];
   r->lr = lr;
@@ -332,19 +332,19 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
   double tps = r->tokens / r->step_s;
-  t->steps_timed += 1;
-  t->time_timed += r->step_s;
-  double eta = (double)(c->train.steps - s) * (now_s() - t->t_start) / (double)s;
+  t->log.steps_timed += 1;
+  t->log.time_timed += r->step_s;
+  double eta = (double)(c->train.steps - s) * (now_s() - t->log.t_start) / (double)s;
   char usage[1024] = "", jusage[1024] = "";
   size_t u = 0, ju = 0;
   for (int i = 0; i < d->n_layers; i++) {
     int64_t in_use;
     double ppl;
-    vq_usage(&in_use, &ppl, t->stats + t->sl.n_s + (size_t)i * (size_t)d->S, d->S);
+    vq_usage(&in_use, &ppl, t->red.stats + t->red.sl.n_s + (size_t)i * (size_t)d->S, d->S);
     u += (size_t)snprintf(usage + u, sizeof usage - u, "%s%.1f", i ? "," : "", ppl);
     ju += (size_t)snprintf(jusage + ju, sizeof jusage - ju, "%s%.3f", i ? "," : "", ppl);
   }
-  double gflops = t->flops_per_token * tps * 1e-9;
+  double gflops = t->log.flops_per_token * tps * 1e-9;
   double hidden = r->comm_s > 1e-6 ? 1.0 - r->exposed_s / r->comm_s : 1.0;
   if (hidden < 0) hidden = 0;
   if (!dist_is_root()) return;
@@ -366,7 +366,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   if (progress) log_progress_done();
   printf("%s\n", line);
   fflush(stdout);
-  fprintf(t->metrics,
+  fprintf(t->log.metrics,
           "{\"step\": %lld, \"loss\": %.10g, \"task_loss\": %.10g, \"%s\": %.10g, \"lr\": %.7g, \"grad_norm\": %.7g, "
           "\"tokens\": %.0f, \"targets\": %.0f, \"ranks\": %d, \"threads\": %d, "
           "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
@@ -376,27 +376,27 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
           (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm,
           r->tokens, r->targets, t->world, placement_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
           r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw, r->slowest_compute_s, r->peak_rss_mib, eta,
-          (long long)r->reseeds, jusage, t->run_json);
-  fflush(t->metrics);
+          (long long)r->reseeds, jusage, t->log.run_json);
+  fflush(t->log.metrics);
 }
 
 static void run_eval(lv_trainer *t, int64_t s) {
-  if (!t->val.ds) return;
+  if (!t->eval.ds) return;
   double loss, acc, ntok;
-  trainer_evaluate(t, &t->val, t->cfg.train.eval_batches, &loss, &acc, &ntok);
+  trainer_evaluate(t, &t->eval, t->cfg.train.eval_batches, &loss, &acc, &ntok);
   if (!dist_is_root()) return;
-  if (t->val.lm)
+  if (t->eval.lm)
     printf("eval  %6lld | val loss %.4f | val bpt %.4f | val acc %.4f | %.0f targets\n", (long long)s, loss,
            loss / log(2.0), acc, ntok);
   else
     printf("eval  %6lld | val loss %.4f | val acc %.4f | %.0f samples\n", (long long)s, loss, acc, ntok);
-  if (t->val.lm)
-    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g%s}\n",
-            (long long)s, loss, loss / log(2.0), acc, t->run_json);
+  if (t->eval.lm)
+    fprintf(t->log.metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g%s}\n",
+            (long long)s, loss, loss / log(2.0), acc, t->log.run_json);
   else
-    fprintf(t->metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g%s}\n", (long long)s, loss, acc,
-            t->run_json);
-  fflush(t->metrics);
+    fprintf(t->log.metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g%s}\n", (long long)s, loss, acc,
+            t->log.run_json);
+  fflush(t->log.metrics);
 }
 
 int trainer_run(lv_trainer *t) {
@@ -408,7 +408,7 @@ int trainer_run(lv_trainer *t) {
   if (done > 0) log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count,
                          (long long)done + 1, (long long)c->train.steps);
   lv_model_set_grad_hook(t->model, grads_ready, t);
-  t->t_start = now_s();
+  t->log.t_start = now_s();
   lv_step_result r;
   int64_t last_saved = done;
   for (int64_t s = done + 1; s <= c->train.steps; s++) {

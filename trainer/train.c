@@ -18,40 +18,52 @@ static void *alloc_z(size_t bytes) {
   return p;
 }
 
-static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char *split, const char *key) {
+/* Opens split `split` of `path` (named by config key `key` in errors) once, with LM windows of
+ * seq_len tokens (0: not known yet; then the split must be a classification split). */
+static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char *split, const char *key,
+                       int64_t seq_len) {
   if (!path[0]) DIE_INPUT_ALL("%s: no dataset given (set %s=FILE.h5)", key, key);
-  if (!lv_dataset_has_split(path, split))
-    DIE_INPUT_ALL("%s: %s has no split '%s'", key, path, split);
-  lv_dataset_opts o = {.split = split, .seq_len = 0, .chunk_cache_bytes = (size_t)t->cfg.data.cache_mb << 20};
-  lv_dataset *probe = lv_dataset_open(path, &o);
-  sp->lm = lv_dataset_task(probe) == LV_TASK_LM;
-  if (sp->lm) { /* LM windows depend on L: reopen with it */
-    lv_dataset_close(probe);
-    o.seq_len = t->L;
-    probe = lv_dataset_open(path, &o);
-  }
-  sp->ds = probe;
-  sp->n = lv_dataset_num_samples(probe);
+  if (!lv_dataset_has_split(path, split)) DIE_INPUT_ALL("%s: %s has no split '%s'", key, path, split);
+  lv_dataset_opts o = {.split = split, .seq_len = seq_len, .chunk_cache_bytes = (size_t)t->cfg.data.cache_mb << 20};
+  sp->ds = lv_dataset_open(path, &o);
+  sp->lm = lv_dataset_task(sp->ds) == LV_TASK_LM;
+  if (sp->lm && seq_len == 0) DIE_INPUT_ALL("data.seq_len: a language-modelling dataset needs an explicit seq_len");
+  sp->n = lv_dataset_num_samples(sp->ds);
 }
 
-/* Model sizes from the config and the training data; checks they agree. */
-static void derive_dims(lv_trainer *t) {
+/* data.seq_len, or the longest sample of `sp` (the split the model is sized from) rounded up to the
+ * chunk size. */
+static int64_t choose_seq_len(const lv_trainer *t, const lv_split *sp) {
   const lv_config *c = &t->cfg;
-  lv_dataset *ds = t->train.ds;
+  int64_t C = c->model.chunk_size;
+  if (c->data.seq_len > 0) {
+    if (c->data.seq_len % C) DIE_INPUT_ALL("data.seq_len: %lld is not a multiple of model.chunk_size %lld",
+                                           (long long)c->data.seq_len, (long long)C);
+    return c->data.seq_len;
+  }
+  int64_t mx = lv_dataset_max_length(sp->ds);
+  return (mx + C - 1) / C * C;
+}
+
+/* Model sizes from the config and the split the model is sized from (`path`, for messages); checks
+ * they agree. */
+static void derive_dims(lv_trainer *t, const lv_split *sp, const char *path) {
+  const lv_config *c = &t->cfg;
+  lv_dataset *ds = sp->ds;
   lv_dims *d = &t->dims;
   memset(d, 0, sizeof *d);
   d->decoder = c->model.mode == LV_MODE_DECODER;
-  if (d->decoder != t->train.lm)
+  if (d->decoder != sp->lm)
     DIE_INPUT_ALL("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
-                d->decoder ? "language-modelling" : "classification", c->data.train,
-                t->train.lm ? "language-modelling" : "classification");
+                  d->decoder ? "language-modelling" : "classification", path,
+                  sp->lm ? "language-modelling" : "classification");
   int64_t V = lv_dataset_vocab_size(ds), K = lv_dataset_num_classes(ds);
   if (c->model.vocab_size && c->model.vocab_size != V)
     DIE_INPUT_ALL("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
-                c->data.train, (long long)V);
+                  path, (long long)V);
   if (!d->decoder && c->model.n_classes && c->model.n_classes != K)
     DIE_INPUT_ALL("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
-                c->data.train, (long long)K);
+                  path, (long long)K);
   d->prenorm = c->model.prenorm;
   d->norm = (int)c->model.norm;
   d->tie_embeddings = c->model.tie_embeddings;
@@ -66,23 +78,6 @@ static void derive_dims(lv_trainer *t) {
   d->C = c->model.chunk_size;
   d->F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
   d->n_layers = c->model.n_layers;
-}
-
-/* data.seq_len, or the longest training sample rounded up to the chunk size. */
-static int64_t choose_seq_len(lv_trainer *t, const char *path) {
-  const lv_config *c = &t->cfg;
-  int64_t C = c->model.chunk_size;
-  if (c->data.seq_len > 0) {
-    if (c->data.seq_len % C) DIE_INPUT_ALL("data.seq_len: %lld is not a multiple of model.chunk_size %lld",
-                                         (long long)c->data.seq_len, (long long)C);
-    return c->data.seq_len;
-  }
-  lv_dataset_opts o = {.split = c->data.split_train};
-  lv_dataset *ds = lv_dataset_open(path, &o);
-  if (lv_dataset_task(ds) == LV_TASK_LM) DIE_INPUT_ALL("data.seq_len: a language-modelling dataset needs an explicit seq_len");
-  int64_t mx = lv_dataset_max_length(ds);
-  lv_dataset_close(ds);
-  return (mx + C - 1) / C * C;
 }
 
 static void alloc_split_buffers(lv_trainer *t, lv_split *sp) {
@@ -138,65 +133,65 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
                 t->world, (long long)t->n_micro);
   t->b_rank = t->Bg / t->world;
   t->mb = t->b_rank / t->n_micro;
-  const char *train_path = need_train ? c->data.train : (c->data.val[0] ? c->data.val : c->data.train);
-  t->L = choose_seq_len(t, train_path);
-  open_split(t, &t->train, train_path, need_train ? c->data.split_train : c->data.split_val,
-             need_train ? "data.train" : "data.val");
+  /* The model is sized from the training split, or in eval from the split evaluated; each split is
+   * opened once. */
+  const char *src_path = need_train ? c->data.train : c->data.val[0] ? c->data.val : c->data.train;
+  lv_split *src = need_train ? &t->train : &t->eval;
+  open_split(t, src, src_path, need_train ? c->data.split_train : c->data.split_val,
+             need_train ? "data.train" : "data.val", c->data.seq_len);
+  t->L = choose_seq_len(t, src);
   if (need_train && t->train.n < t->Bg)
     DIE_INPUT_ALL("train.batch_size: %lld is larger than the %lld training samples of %s", (long long)t->Bg,
-                (long long)t->train.n, c->data.train);
+                  (long long)t->train.n, c->data.train);
   if (need_train && t->train.n < t->world)
     DIE_INPUT_ALL("more ranks (%d) than training samples (%lld)", t->world, (long long)t->train.n);
-  if (c->data.val[0] || !need_train) {
-    const char *vp = c->data.val[0] ? c->data.val : train_path;
-    open_split(t, &t->val, vp, c->data.split_val, "data.val");
-  }
-  derive_dims(t);
+  if (need_train && c->data.val[0]) open_split(t, &t->eval, c->data.val, c->data.split_val, "data.val", t->L);
+  derive_dims(t, src, src_path);
   char err[512];
   if (lv_layout_build(&t->lay, &t->dims, err, sizeof err)) DIE_INPUT_ALL("%s", err);
   /* Long samples: an error unless the config allows truncation (checked before any compute). */
-  if (!t->train.lm && !c->data.truncate) {
-    int64_t mx = lv_dataset_max_length(t->train.ds);
+  if (!src->lm && !c->data.truncate) {
+    int64_t mx = lv_dataset_max_length(src->ds);
     if (mx > t->L)
       DIE_INPUT_ALL("data.seq_len: %s has samples of %lld tokens, longer than seq_len %lld (set data.truncate=true "
-                  "to cut them)", train_path, (long long)mx, (long long)t->L);
+                    "to cut them)", src_path, (long long)mx, (long long)t->L);
   }
   dnn_ctx_init(&t->ctx);
   const lv_dims *d = &t->dims;
   size_t nl = (size_t)d->n_layers, S = (size_t)d->S;
-  t->sl = lv_stat_layout_make(d->n_layers, d->S, d->Z, t->world);
-  t->grad_pad = reducer_grad_floats(t->lay.n_param_floats, t->world);
-  t->n_stat_pad = reducer_stat_doubles(t->sl.total, t->world);
-  t->params = lv_alloc_floats(t->grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
+  t->red.sl = lv_stat_layout_make(d->n_layers, d->S, d->Z, t->world);
+  t->red.grad_pad = reducer_grad_floats(t->lay.n_param_floats, t->world);
+  t->red.n_stat_pad = reducer_stat_doubles(t->red.sl.total, t->world);
+  t->params = lv_alloc_floats(t->red.grad_pad); /* padded like the gradients: ZeRO-1 all-gathers whole segments */
   t->state = lv_alloc_floats(t->lay.n_state_floats);
-  t->grads = lv_alloc_floats(t->grad_pad);
-  t->stats = alloc_z(sizeof(double) * t->n_stat_pad);
+  t->red.grads = lv_alloc_floats(t->red.grad_pad);
+  t->red.stats = alloc_z(sizeof(double) * t->red.n_stat_pad);
   if (need_train) {
     size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
-    t->rd = reducer_create(t->grads, t->lay.n_param_floats, t->stats, t->sl.total, bucket_floats, (int)c->dist.zero,
+    t->red.rd = reducer_create(t->red.grads, t->lay.n_param_floats, t->red.stats, t->red.sl.total, bucket_floats, (int)c->dist.zero,
                            c->dist.comm_thread);
-    t->n_shard = reducer_shard(t->rd, t->shard, (int)(sizeof t->shard / sizeof t->shard[0]));
-    if (t->n_shard == (int)(sizeof t->shard / sizeof t->shard[0]))
+    t->opt.n_shard = reducer_shard(t->red.rd, t->opt.shard, (int)(sizeof t->opt.shard / sizeof t->opt.shard[0]));
+    if (t->opt.n_shard == (int)(sizeof t->opt.shard / sizeof t->opt.shard[0]))
       DIE_INPUT_ALL("dist.bucket_mb: %g MiB makes more than %d buckets; use larger buckets", c->dist.bucket_mb,
-                  t->n_shard);
-    t->n_moments = 0;
-    for (int k = 0; k < t->n_shard; k++) {
-      t->shard_off[k] = t->n_moments;
-      t->n_moments += t->shard[k].hi - t->shard[k].lo;
+                  t->opt.n_shard);
+    t->opt.n_moments = 0;
+    for (int k = 0; k < t->opt.n_shard; k++) {
+      t->opt.shard_off[k] = t->opt.n_moments;
+      t->opt.n_moments += t->opt.shard[k].hi - t->opt.shard[k].lo;
     }
-    t->m = lv_alloc_floats(t->n_moments);
-    t->v = lv_alloc_floats(t->n_moments);
-    t->perm = alloc_z(sizeof(int64_t) * (size_t)t->train.n);
-    t->perm_epoch = -1;
-    t->gidx = alloc_z(sizeof(int64_t) * (size_t)t->Bg);
-    t->reseed_at = alloc_z(sizeof(int64_t) * nl * S);
-    t->reseed_pos = alloc_z(sizeof(int64_t) * nl * S);
-    t->maybe = alloc_z(S);
+    t->opt.m = lv_alloc_floats(t->opt.n_moments);
+    t->opt.v = lv_alloc_floats(t->opt.n_moments);
+    t->order.perm = alloc_z(sizeof(int64_t) * (size_t)t->train.n);
+    t->order.perm_epoch = -1;
+    t->order.gidx = alloc_z(sizeof(int64_t) * (size_t)t->Bg);
+    t->reseed.at = alloc_z(sizeof(int64_t) * nl * S);
+    t->reseed.pos = alloc_z(sizeof(int64_t) * nl * S);
+    t->reseed.maybe = alloc_z(S);
   }
-  alloc_split_buffers(t, &t->train);
-  if (t->val.ds) alloc_split_buffers(t, &t->val);
+  if (t->train.ds) alloc_split_buffers(t, &t->train);
+  if (t->eval.ds) alloc_split_buffers(t, &t->eval);
   t->model = lv_model_create(&t->lay, t->mb, t->L, &t->ctx);
-  t->flops_per_token = lv_model_flops_per_token(d, t->L);
+  t->log.flops_per_token = lv_model_flops_per_token(d, t->L);
   if (dist_is_root()) {
     char classes[32] = ""; /* the decoder has no classes */
     if (!d->decoder) snprintf(classes, sizeof classes, " K %lld", (long long)d->K);
@@ -213,21 +208,21 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
     lv_model_print_plan(stdout, d, t->mb, t->L, t->lay.n_param_floats, t->lay.n_state_floats, need_train ? 2 : 0);
     if (need_train)
       printf("  AdamW moments on this rank: %.1f MiB (ZeRO-1 %s: %.1f MiB without it); %d reduction buckets of <= %g MiB\n",
-             2.0 * 4.0 * (double)t->n_moments / 1048576.0, c->dist.zero ? "on" : "off",
-             2.0 * 4.0 * (double)t->grad_pad / 1048576.0, reducer_num_buckets(t->rd), c->dist.bucket_mb);
+             2.0 * 4.0 * (double)t->opt.n_moments / 1048576.0, c->dist.zero ? "on" : "off",
+             2.0 * 4.0 * (double)t->red.grad_pad / 1048576.0, reducer_num_buckets(t->red.rd), c->dist.bucket_mb);
     fflush(stdout);
   }
-  run_name_json(t->run_json, sizeof t->run_json, c->run.name);
+  run_name_json(t->log.run_json, sizeof t->log.run_json, c->run.name);
   if (need_train && dist_is_root()) {
     printf("run: %s, dir %s\n", c->run.name[0] ? c->run.name : "(unnamed: set run.name)", c->run.dir);
     mkdir_p(c->run.dir);
-    char *path = t->metrics_path;
+    char *path = t->log.path;
     if (c->log.metrics[0])
-      snprintf(path, sizeof t->metrics_path, "%s", c->log.metrics);
+      snprintf(path, sizeof t->log.path, "%s", c->log.metrics);
     else
-      snprintf(path, sizeof t->metrics_path, "%s/metrics.jsonl", c->run.dir);
-    t->metrics = fopen(path, "a");
-    if (!t->metrics) DIE_INPUT("log.metrics: cannot open %s for appending", path);
+      snprintf(path, sizeof t->log.path, "%s/metrics.jsonl", c->run.dir);
+    t->log.metrics = fopen(path, "a");
+    if (!t->log.metrics) DIE_INPUT("log.metrics: cannot open %s for appending", path);
   }
 }
 
@@ -254,23 +249,23 @@ static void free_split(lv_split *sp) {
 }
 
 void trainer_free(lv_trainer *t) {
-  reducer_free(t->rd);
+  reducer_free(t->red.rd);
   lv_model_free(t->model);
   free_split(&t->train);
-  free_split(&t->val);
+  free_split(&t->eval);
   free(t->params);
   free(t->state);
-  free(t->grads);
-  free(t->stats);
-  free(t->m);
-  free(t->v);
-  free(t->perm);
-  free(t->gidx);
-  free(t->reseed_at);
-  free(t->reseed_pos);
-  free(t->maybe);
+  free(t->red.grads);
+  free(t->red.stats);
+  free(t->opt.m);
+  free(t->opt.v);
+  free(t->order.perm);
+  free(t->order.gidx);
+  free(t->reseed.at);
+  free(t->reseed.pos);
+  free(t->reseed.maybe);
   free(t->config_yaml);
-  if (t->metrics) fclose(t->metrics);
+  if (t->log.metrics) fclose(t->log.metrics);
   lv_layout_free(&t->lay);
   dnn_ctx_free(&t->ctx);
 }

@@ -24,6 +24,50 @@ typedef struct {
   uint8_t *mask, *tmask;
 } lv_split;
 
+/* Data order (checkpointed as samples_seen): sample g of the run is perm_e[g mod n], e = g div n. */
+typedef struct {
+  int64_t samples_seen;      /* global samples consumed so far: the data-order state */
+  int64_t *perm, perm_epoch; /* (n) data order of epoch perm_epoch */
+  int64_t *gidx;             /* (Bg) this step's global batch, in global-batch order */
+} lv_data_order;
+
+/* This step's dead-code re-seeding plan (spec: "Vector quantization of keys"). */
+typedef struct {
+  int64_t *at;               /* (n_layers, S): row (in this rank's share) whose key re-seeds, or -1 */
+  int64_t *pos;              /* (n_layers, S): position in that row */
+  uint8_t *maybe;            /* (S) re-seed candidates of one layer */
+} lv_reseed_plan;
+
+/* This rank's optimizer state (checkpointed): AdamW moments over the ranges it updates. */
+typedef struct {
+  float *m, *v;              /* (n_moments) each */
+  red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
+  size_t shard_off[4096];    /* offset of each range in m and v */
+  int n_shard;
+  size_t n_moments;
+} lv_optim_state;
+
+/* The step's reduction: what travels, and the communication thread that moves it. */
+typedef struct {
+  float *grads;              /* (grad_pad) gradients in the parameter layout, padded for the reducer */
+  double *stats;             /* (n_stat_pad) the step's statistics region, layout `sl` (trainer/stats.h) */
+  lv_stat_layout sl;
+  size_t grad_pad, n_stat_pad;
+  reducer *rd;
+  int last_micro;            /* backward of the step's last micro-batch: gradients may be reduced */
+  double prev_compute_s;     /* this rank's compute time of the previous step (straggler hint) */
+} lv_reduction;
+
+/* The run's log (rank 0): metrics file and timers. */
+typedef struct {
+  FILE *metrics;             /* rank 0 in training; NULL otherwise */
+  char path[LV_CONFIG_PATH_MAX + 32];
+  char run_json[6 * LV_CONFIG_NAME_MAX + 16]; /* `, "run": "<run.name, JSON-escaped>"` or "" (no name) */
+  double t_start, steps_timed, time_timed;
+  double flops_per_token;
+} lv_run_log;
+
+/* The trainer: the model and its sizes for the whole run, plus one part per owner above. */
 typedef struct {
   lv_config cfg;
   char *config_yaml;
@@ -32,38 +76,25 @@ typedef struct {
   dnn_ctx ctx;
   int rank, world;
   int64_t L, Bg, b_rank, mb, n_micro;
-  lv_split train, val;
-  float *params, *m, *v, *state;
-  float *grads;              /* (grad_pad) gradients in the parameter layout, padded for the reducer */
-  double *stats;             /* the step's statistics region, layout `sl` (trainer/stats.h) */
-  lv_stat_layout sl;
-  size_t grad_pad, n_stat_pad;
-  reducer *rd;
-  red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
-  size_t shard_off[4096];    /* offset of each range in m and v */
-  int n_shard;
-  size_t n_moments;          /* floats of m and v on this rank */
-  int last_micro;            /* backward of the step's last micro-batch: gradients may be reduced */
-  double prev_compute_s;     /* this rank's compute time of the previous step (straggler hint) */
-  double t_start, steps_timed, time_timed;
-  int64_t samples_seen;      /* global samples consumed so far: the data-order state */
+  lv_split train;            /* training only */
+  lv_split eval;             /* the split evaluations run on: data.val in training, the chosen one in eval */
+  float *params, *state;     /* (grad_pad) parameters, padded like the gradients; codebook state */
+  lv_model *model;
+  lv_reduction red;
+  lv_optim_state opt;
+  lv_data_order order;
+  lv_reseed_plan reseed;
+  lv_run_log log;
   int64_t restart_count;     /* times this run was resumed */
   int stop_requested;        /* after the step: every rank voted through the statistics reduction */
-  lv_model *model;
-  int64_t *perm, perm_epoch; /* data order of the current epoch */
-  int64_t *gidx;             /* (Bg) this step's global batch, in global-batch order */
-  int64_t *reseed_at;        /* (n_layers, S): row (in this rank's share) whose key re-seeds, or -1 */
-  int64_t *reseed_pos;       /* (n_layers, S): position in that row */
-  uint8_t *maybe;            /* (S) re-seed candidates of one layer */
-  FILE *metrics;
-  char run_json[6 * LV_CONFIG_NAME_MAX + 16]; /* `, "run": "<run.name, JSON-escaped>"` or "" (no name) */
-  char metrics_path[LV_CONFIG_PATH_MAX + 32];
   char nonfinite_where[128]; /* where this step's first NaN/Inf appeared */
-  double flops_per_token;
 } lv_trainer;
 
 /* Collective. Builds everything from cfg (datasets, layout, model, arenas); bad input: a clear
- * error on rank 0 and every rank exits with LV_EXIT_USAGE. `need_train` = 0 for eval-only. */
+ * error on rank 0 and every rank exits with LV_EXIT_USAGE. need_train = 1: the training split
+ * (data.train) sizes the model and data.val, if set, is the eval split; need_train = 0 (`longvq
+ * eval`): only the split to evaluate is opened, split_val of data.val (or of data.train if no
+ * data.val), into t->eval, and sizes the model. */
 void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train);
 /* Collective. Initializes the parameters (seed) or loads them from a model file; a bad file is an
  * error naming `from` (the option or key that named it) and the problem, exit code 2. `from` is
