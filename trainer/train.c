@@ -51,38 +51,44 @@ static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char
   sp->n = lv_dataset_num_samples(probe);
 }
 
+lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K) {
+  lv_dims d;
+  memset(&d, 0, sizeof d);
+  d.decoder = c->model.mode == LV_MODE_DECODER;
+  d.prenorm = c->model.prenorm;
+  d.norm = (int)c->model.norm;
+  d.tie_embeddings = c->model.tie_embeddings;
+  d.far_attention = c->model.far_attention;
+  d.V = V;
+  d.K = K;
+  d.D = c->model.d_model;
+  d.Z = c->model.z_dim;
+  d.E = c->model.v_dim;
+  d.N = c->model.ema_dim;
+  d.S = c->model.codebook_size;
+  d.C = c->model.chunk_size;
+  d.F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
+  d.n_layers = c->model.n_layers;
+  return d;
+}
+
 /* Model sizes from the config and the training data; checks they agree. */
 static void derive_dims(lv_trainer *t) {
   const lv_config *c = &t->cfg;
   lv_dataset *ds = t->train.ds;
-  lv_dims *d = &t->dims;
-  memset(d, 0, sizeof *d);
-  d->decoder = c->model.mode == LV_MODE_DECODER;
-  if (d->decoder != t->train.lm)
-    input_error("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
-                d->decoder ? "language-modelling" : "classification", c->data.train,
+  const int decoder = c->model.mode == LV_MODE_DECODER;
+  if (decoder != t->train.lm)
+    input_error("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", decoder ? "decoder" : "encoder",
+                decoder ? "language-modelling" : "classification", c->data.train,
                 t->train.lm ? "language-modelling" : "classification");
   int64_t V = lv_dataset_vocab_size(ds), K = lv_dataset_num_classes(ds);
   if (c->model.vocab_size && c->model.vocab_size != V)
     input_error("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
                 c->data.train, (long long)V);
-  if (!d->decoder && c->model.n_classes && c->model.n_classes != K)
+  if (!decoder && c->model.n_classes && c->model.n_classes != K)
     input_error("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
                 c->data.train, (long long)K);
-  d->prenorm = c->model.prenorm;
-  d->norm = (int)c->model.norm;
-  d->tie_embeddings = c->model.tie_embeddings;
-  d->far_attention = c->model.far_attention;
-  d->V = V;
-  d->K = K;
-  d->D = c->model.d_model;
-  d->Z = c->model.z_dim;
-  d->E = c->model.v_dim;
-  d->N = c->model.ema_dim;
-  d->S = c->model.codebook_size;
-  d->C = c->model.chunk_size;
-  d->F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
-  d->n_layers = c->model.n_layers;
+  t->dims = trainer_model_dims(c, V, K);
 }
 
 /* data.seq_len, or the longest training sample rounded up to the chunk size. */
@@ -200,7 +206,7 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   alloc_split_buffers(t, &t->train);
   if (t->val.ds) alloc_split_buffers(t, &t->val);
   t->model = lv_model_create(&t->lay, t->mb, t->L, &t->ctx);
-  t->flops_per_token = lv_model_flops_per_token(d, t->L);
+  t->flops_per_token = lv_model_count_flops(t->model).model / (double)(t->mb * t->L);
   if (dist_is_root()) {
     char classes[32] = ""; /* the decoder has no classes */
     if (!d->decoder) snprintf(classes, sizeof classes, " K %lld", (long long)d->K);
