@@ -161,12 +161,16 @@ lv_model_mem lv_model_plan(const lv_dims *d, int64_t B, int64_t L) {
   return mem;
 }
 
+size_t lv_model_plan_total(const lv_model_mem *mem, size_t param_floats, size_t state_floats, int optimizer_copies) {
+  return param_floats * (size_t)(2 + optimizer_copies) + state_floats + mem->act + mem->grad_scratch + mem->scratch;
+}
+
 static double mib(size_t floats) { return (double)floats * 4.0 / (1024.0 * 1024.0); }
 
 void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t param_floats, size_t state_floats,
                          int optimizer_copies) {
   lv_model_mem mem = lv_model_plan(d, B, L);
-  size_t total = param_floats * (size_t)(2 + optimizer_copies) + state_floats + mem.act + mem.grad_scratch + mem.scratch;
+  size_t total = lv_model_plan_total(&mem, param_floats, state_floats, optimizer_copies);
   fprintf(f, "memory plan (per rank, micro-batch %lld x %lld tokens):\n", (long long)B, (long long)L);
   fprintf(f, "  parameters          %10.1f MiB\n", mib(param_floats));
   fprintf(f, "  gradients           %10.1f MiB\n", mib(param_floats));
@@ -178,6 +182,24 @@ void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t
   fprintf(f, "  activation grads    %10.1f MiB\n", mib(mem.grad_scratch));
   fprintf(f, "  layer scratch       %10.1f MiB\n", mib(mem.scratch));
   fprintf(f, "  total               %10.1f MiB\n", mib(total));
+}
+
+void lv_model_proj_descs(linear_desc out[LV_N_PROJ], const lv_dims *d, int64_t rows) {
+  out[LV_PROJ_V] = (linear_desc){.rows = rows, .in = d->D, .out = d->E, .bias = 1};
+  out[LV_PROJ_MX] = (linear_desc){.rows = rows, .in = d->D, .out = 2 * d->D + d->Z + d->E, .bias = 1};
+  out[LV_PROJ_H] = (linear_desc){.rows = rows, .in = d->E, .out = d->D, .bias = 1};
+  out[LV_PROJ_FC1] = (linear_desc){.rows = rows, .in = d->D, .out = d->F, .bias = 1};
+  out[LV_PROJ_FC2] = (linear_desc){.rows = rows, .in = d->F, .out = d->D, .bias = 1};
+}
+
+/* The model's plans of the projections, in LV_PROJ_* order. */
+static void proj_plans(linear_plan *out[LV_N_PROJ], const lv_model *m) {
+  lv_model *w = (lv_model *)m; /* the caller decides whether it writes through them */
+  out[LV_PROJ_V] = &w->v_proj;
+  out[LV_PROJ_MX] = &w->mx_proj;
+  out[LV_PROJ_H] = &w->h_proj;
+  out[LV_PROJ_FC1] = &w->fc1;
+  out[LV_PROJ_FC2] = &w->fc2;
 }
 
 lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_ctx *ctx) {
@@ -192,7 +214,9 @@ lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_
   m->B = B;
   m->L = L;
   m->BT = B * L;
-  m->M = 2 * d->D + d->Z + d->E;
+  linear_desc pd[LV_N_PROJ];
+  lv_model_proj_descs(pd, d, B * L);
+  m->M = pd[LV_PROJ_MX].out;
   m->mem = lv_model_plan(d, B, L);
   m->act_arena = lv_alloc_floats(m->mem.act);
   carve_acts(d, B, L, m->act_arena, m, NULL);
@@ -203,11 +227,9 @@ lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_
   m->mem.grad_scratch = layer_part; /* what lv_block_backward zeroes */
   m->scratch = lv_alloc_floats(m->mem.scratch);
   const int64_t BT = m->BT;
-  linear_plan_init(&m->v_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = d->E, .bias = 1});
-  linear_plan_init(&m->mx_proj, ctx, (linear_desc){.rows = BT, .in = d->D, .out = m->M, .bias = 1});
-  linear_plan_init(&m->h_proj, ctx, (linear_desc){.rows = BT, .in = d->E, .out = d->D, .bias = 1});
-  linear_plan_init(&m->fc1, ctx, (linear_desc){.rows = BT, .in = d->D, .out = d->F, .bias = 1});
-  linear_plan_init(&m->fc2, ctx, (linear_desc){.rows = BT, .in = d->F, .out = d->D, .bias = 1});
+  linear_plan *pp[LV_N_PROJ];
+  proj_plans(pp, m);
+  for (int j = 0; j < LV_N_PROJ; j++) linear_plan_init(pp[j], ctx, pd[j]);
   vq_plan_init(&m->vq, ctx, BT, d->Z, d->S);
   vq_attn_plan_init(&m->attn, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER);
   if (d->decoder)
@@ -219,11 +241,9 @@ lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_
 
 void lv_model_free(lv_model *m) {
   if (!m) return;
-  linear_plan_free(&m->v_proj);
-  linear_plan_free(&m->mx_proj);
-  linear_plan_free(&m->h_proj);
-  linear_plan_free(&m->fc1);
-  linear_plan_free(&m->fc2);
+  linear_plan *pp[LV_N_PROJ];
+  proj_plans(pp, m);
+  for (int j = 0; j < LV_N_PROJ; j++) linear_plan_free(pp[j]);
   vq_plan_free(&m->vq);
   vq_attn_plan_free(&m->attn);
   if (m->d.decoder)
@@ -398,17 +418,28 @@ const int32_t *lv_model_codes(const lv_model *m, int layer) { return m->la[layer
 const float *lv_model_keys(const lv_model *m, int layer) { return m->la[layer].k; }
 const float *lv_model_logits(const lv_model *m) { return m->logits; }
 
-double lv_model_flops_per_token(const lv_dims *d, int64_t L) {
-  (void)L;
-  const double D = (double)d->D, Z = (double)d->Z, E = (double)d->E, F = (double)d->F, S = (double)d->S,
-               C = (double)d->C;
-  /* per layer forward: projections 2*(D*E + D*(2D+Z+E) + E*D + D*F + F*D); VQ distances 2*Z*S;
-   * attention: near logits + PV over C (encoder) or 2C (decoder) keys, far q.Cb and rho U (S codes). */
-  double W = d->decoder ? 2 * C : C;
-  double proj = 2 * (D * E + D * (2 * D + Z + E) + E * D + 2 * D * F);
-  double attn = 2 * W * Z + 2 * W * E + 2 * S * E;
-  /* k Cb^T (VQ distances) has no backward product and q Cb^T only dq: the codebook is constant. */
-  double codebook = 2 * Z * S + 2 * (2 * Z * S);
-  double head = d->decoder ? 2 * D * (double)d->V : 0;
-  return (3.0 * (proj + attn) + codebook) * (double)d->n_layers + 3.0 * head; /* backward = 2x forward */
+/* One forward + backward of a Linear plan (dx and dW). */
+static double linear_step_flops(const linear_plan *p) {
+  return linear_forward_flops(&p->d) + linear_backward_flops(&p->d);
+}
+
+lv_model_flops lv_model_count_flops(const lv_model *m) {
+  const lv_dims *d = &m->d;
+  const int far = d->far_attention;
+  lv_model_flops f = {0};
+  linear_plan *pp[LV_N_PROJ];
+  proj_plans(pp, m);
+  for (int j = 0; j < LV_N_PROJ; j++) f.proj += linear_step_flops(pp[j]);
+  f.vq = mm_flops(&m->vq.dots.d);
+  f.attn_recompute = vq_attn_recompute_flops(&m->attn, far);
+  f.attn = vq_attn_forward_flops(&m->attn, far) + vq_attn_backward_flops(&m->attn, far) - f.attn_recompute;
+  const double nl = (double)d->n_layers; /* every layer runs the same plans */
+  f.proj *= nl;
+  f.vq *= nl;
+  f.attn *= nl;
+  f.attn_recompute *= nl;
+  f.head = d->decoder ? linear_step_flops(&m->lm.lin)
+                      : linear_step_flops(&m->head.dense) + linear_step_flops(&m->head.out);
+  f.model = f.proj + f.vq + f.attn + f.head;
+  return f;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "layers/dnn.h"
+#include "layers/linear.h"
 #include "layers/params.h"
 
 /* One micro-batch, B sequences of L positions (row-major (B, L)). */
@@ -58,9 +59,19 @@ typedef struct lv_model lv_model;
 
 /* Pure: the memory plan for micro-batch (B, L). */
 lv_model_mem lv_model_plan(const lv_dims *d, int64_t B, int64_t L);
+/* The plan's total in floats: parameters, gradients, `optimizer_copies` optimizer moments (AdamW: 2),
+ * codebook state, activations, activation gradients and scratch. The total lv_model_print_plan
+ * prints and `longvq bench` compares the peak RSS with. */
+size_t lv_model_plan_total(const lv_model_mem *mem, size_t param_floats, size_t state_floats, int optimizer_copies);
 /* Prints the plan (and the given param/optimizer sizes) as a table. */
 void lv_model_print_plan(FILE *f, const lv_dims *d, int64_t B, int64_t L, size_t param_floats, size_t state_floats,
                          int optimizer_copies);
+
+/* The five projections of every layer (spec: v_proj, mx_proj, h_proj, fc1, fc2) over `rows` tokens:
+ *   v_proj D -> E, mx_proj D -> M = 2D+Z+E, h_proj E -> D, fc1 D -> F, fc2 F -> D (all with bias).
+ * lv_model_create builds its plans from these descriptors. */
+enum { LV_PROJ_V, LV_PROJ_MX, LV_PROJ_H, LV_PROJ_FC1, LV_PROJ_FC2, LV_N_PROJ };
+void lv_model_proj_descs(linear_desc out[LV_N_PROJ], const lv_dims *d, int64_t rows);
 
 /* Builds the plans and allocates the arenas. `ctx` must outlive the model. */
 lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_ctx *ctx);
@@ -89,7 +100,20 @@ const float *lv_model_logits(const lv_model *m);
 /* After a forward: the first activation (in forward order) holding a NaN or Inf, as "layer i <site>"
  * or "embedding" / "final norm" / "logits" in where[cap]; returns 1 if one was found, else 0. */
 int lv_model_find_nonfinite(const lv_model *m, char *where, size_t cap);
-/* Model FLOPs per token of forward+backward (matmuls), for MFU. */
-double lv_model_flops_per_token(const lv_dims *d, int64_t L);
+/* Matmul FLOPs of one forward + backward of this model instance (its micro-batch B x L), counted
+ * from the shapes of the plans it executes: 2 m n k per product; a Linear's backward is dx and dW
+ * (2x its forward). The VQ distances k Cb^T have no backward product and the far logits q Cb^T only
+ * dq (the codebook is a constant). `model` is what MFU and `train`'s gflops are measured by: every
+ * product once, without the logits the attention backward recomputes (`attn_recompute`, executed
+ * work on top). Non-matmul work (EMA, norms, activations, softmax rows) is not counted. */
+typedef struct {
+  double proj;           /* the five projections of every layer, forward + backward */
+  double vq;             /* VQ distances k Cb^T of every layer (forward only) */
+  double attn;           /* VQ attention of every layer, forward + backward, without the recompute */
+  double attn_recompute; /* logits recomputed by the attention backward (executed, not model FLOPs) */
+  double head;           /* encoder head (per sample) or LM head, forward + backward */
+  double model;          /* proj + vq + attn + head */
+} lv_model_flops;
+lv_model_flops lv_model_count_flops(const lv_model *m);
 
 #endif

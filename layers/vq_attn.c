@@ -104,12 +104,16 @@ double vq_attn_forward_flops(const vq_attn_plan *p, int far) {
   return f;
 }
 
+double vq_attn_recompute_flops(const vq_attn_plan *p, int far) {
+  return flops_if(&p->lg_own) + flops_if(&p->lg_prev) + (far ? flops_if(&p->qc) : 0.0);
+}
+
 double vq_attn_backward_flops(const vq_attn_plan *p, int far) {
   /* Recomputed logits, then the gradient products. */
-  double f = flops_if(&p->lg_own) + flops_if(&p->lg_prev) + flops_if(&p->dp_own) + flops_if(&p->dp_prev) +
-             flops_if(&p->dq_own) + flops_if(&p->dq_prev) + flops_if(&p->dk_own) + flops_if(&p->dk_prev) +
-             flops_if(&p->dv_own) + flops_if(&p->dv_prev);
-  if (far) f += flops_if(&p->qc) + flops_if(&p->dpu) + flops_if(&p->dq_far) + flops_if(&p->g_far);
+  double f = vq_attn_recompute_flops(p, far) + flops_if(&p->dp_own) + flops_if(&p->dp_prev) + flops_if(&p->dq_own) +
+             flops_if(&p->dq_prev) + flops_if(&p->dk_own) + flops_if(&p->dk_prev) + flops_if(&p->dv_own) +
+             flops_if(&p->dv_prev);
+  if (far) f += flops_if(&p->dpu) + flops_if(&p->dq_far) + flops_if(&p->g_far);
   return f;
 }
 

@@ -79,6 +79,9 @@ size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_
 /* FLOPs of the matmuls of one forward / backward call (for benchmarks). */
 double vq_attn_forward_flops(const vq_attn_plan *p, int far);
 double vq_attn_backward_flops(const vq_attn_plan *p, int far);
+/* The part of vq_attn_backward_flops that recomputes the forward's logits (near Q K^T, far q Cb^T):
+ * executed work, not model FLOPs. */
+double vq_attn_recompute_flops(const vq_attn_plan *p, int far);
 
 void vq_attn_forward(const vq_attn_plan *p, const dnn_ctx *ctx,
                      float *O /* (BT, E) */,

@@ -12,20 +12,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/config.h"
+#include "layers/model.h"
 #include "layers/params.h"
 
 #define BENCH_MAX_LENGTHS 16
 
 typedef struct {
-  lv_dims enc, dec;           /* model sizes of the two modes (V, K and the mode differ) */
+  lv_config cfg;              /* CONFIG + key=value: the model (model.*), run.seed, the update's settings */
+  lv_dims enc, dec;           /* the config's model as encoder and as decoder (trainer_model_dims) */
   int run_enc, run_dec;
   int64_t tokens;             /* tokens per batch: B = tokens / L */
   int n_lengths;
   int64_t lengths[BENCH_MAX_LENGTHS]; /* ascending */
   int steps, warmup;          /* timed steps after warm-up steps, per length */
   int64_t probe_n;            /* square matmul probe n x n x n (0: skip) */
-  float dropout, hidden_dropout;
-  uint64_t seed;
   int quick;
 } bench_opts;
 
@@ -34,19 +35,9 @@ typedef struct {
   int threads;
   int64_t n;                  /* square probe size */
   double square_best, square_mean; /* GFLOP/s */
-  int64_t shape[3];           /* model's largest projection: M x K @ K x N */
+  int64_t shape[3];           /* model's largest projection: tokens x in @ in x out */
   double shape_best;          /* GFLOP/s */
 } bench_probe;
-
-/* Matmul FLOPs of one training step of one model instance, from the plans' shapes. */
-typedef struct {
-  double proj;                /* v/mx/h/fc1/fc2 forward + backward (dx, dW) */
-  double vq;                  /* key distances k Cb^T (forward only: the codebook is constant) */
-  double attn;                /* VQ attention forward + backward, without the backward's recompute */
-  double attn_recompute;      /* logits recomputed by the attention backward (hardware, not model FLOPs) */
-  double head;                /* encoder head (per sample) or LM head, forward + backward */
-  double model;               /* proj + vq + attn + head */
-} bench_flops;
 
 /* One (mode, L) run (child process). Times are seconds per step (means over the timed steps). */
 typedef struct {
@@ -56,15 +47,14 @@ typedef struct {
   double fwd, bwd, upd, step; /* mean seconds per step: forward, backward, zero + clip + AdamW + codebooks */
   double step_min;            /* fastest timed step */
   double loss_first, loss_last; /* per-token/sample loss of the first and last step (sanity) */
-  bench_flops fl;
+  lv_model_flops fl;          /* of the measured model (lv_model_count_flops) */
   double rss_start;           /* bytes resident when the child starts (inherited from the parent) */
   double rss_ready;           /* after the model, buffers and params exist, before the first step */
   double rss_end;             /* after the last step */
   double hwm;                 /* peak resident bytes of the child (VmHWM) */
 } bench_result;
 
-/* Floats the memory plan accounts for: params, grads, 2 AdamW moments, codebooks, codebook
- * statistics, activations, activation gradients, scratch (as lv_model_print_plan). */
+/* Bytes of the memory plan's total with 2 AdamW moments (lv_model_plan_total). */
 double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L);
 
 /* Child-side measurements (each in its own process). */

@@ -7,22 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "layers/head.h"
-#include "layers/linear.h"
 #include "layers/model.h"
 #include "layers/vq.h"
-#include "layers/vq_attn.h"
 #include "trainer/bench_internal.h"
 #include "trainer/check.h"
 #include "trainer/optim.h"
 #include "trainer/rng.h"
-
-/* Update settings of the timed steps (the values do not change the cost). */
-#define BENCH_LR 1e-3
-#define BENCH_WD 0.01
-#define BENCH_CLIP 1.0
-#define BENCH_COMMIT 1e-4
-#define BENCH_DECAY 0.99f
 
 static double now_s(void) {
   struct timespec ts;
@@ -50,11 +40,9 @@ double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L) {
   char err[256];
   if (lv_layout_build(&lay, d, err, sizeof err)) return 0;
   lv_model_mem mem = lv_model_plan(d, B, L);
-  /* the total lv_model_print_plan prints with 2 optimizer copies (AdamW m, v) */
-  double floats = (double)lay.n_param_floats * 4.0 + (double)lay.n_state_floats + (double)mem.act +
-                  (double)mem.grad_scratch + (double)mem.scratch;
+  size_t floats = lv_model_plan_total(&mem, lay.n_param_floats, lay.n_state_floats, 2);
   lv_layout_free(&lay);
-  return 4.0 * floats;
+  return 4.0 * (double)floats;
 }
 
 static void fill_uniform(float *x, size_t n, uint64_t seed, const char *domain) {
@@ -98,56 +86,22 @@ void bench_run_probe(const bench_opts *o, bench_probe *r) {
   dnn_ctx ctx;
   dnn_ctx_init(&ctx);
   /* 1. a large square product (about 2 s of work at 350 GFLOP/s for n = 4096): the MFU reference */
+  const uint64_t seed = (uint64_t)o->cfg.run.seed;
   r->n = o->probe_n;
-  probe_rate(&ctx, r->n, r->n, r->n, 0, 7e11, o->seed, &r->square_best, &r->square_mean);
-  /* 2. the model's largest projection, mx_proj forward: (tokens, D) @ W^T, W (2D+Z+E, D) */
-  const lv_dims *d = o->run_enc ? &o->enc : &o->dec;
-  r->shape[0] = o->tokens;
-  r->shape[1] = d->D;
-  r->shape[2] = 2 * d->D + d->Z + d->E;
+  probe_rate(&ctx, r->n, r->n, r->n, 0, 7e11, seed, &r->square_best, &r->square_mean);
+  /* 2. the model's largest projection (most weights; mx_proj unless F is large), forward over the
+   * batch: (tokens, in) @ W^T, W (out, in) */
+  linear_desc pd[LV_N_PROJ];
+  lv_model_proj_descs(pd, o->run_enc ? &o->enc : &o->dec, o->tokens);
+  int big = 0;
+  for (int j = 1; j < LV_N_PROJ; j++)
+    if (pd[j].in * pd[j].out > pd[big].in * pd[big].out) big = j;
+  r->shape[0] = pd[big].rows;
+  r->shape[1] = pd[big].in;
+  r->shape[2] = pd[big].out;
   double mean;
-  probe_rate(&ctx, r->shape[0], r->shape[2], r->shape[1], 1, 2e11, o->seed, &r->shape_best, &mean);
+  probe_rate(&ctx, r->shape[0], r->shape[2], r->shape[1], 1, 2e11, seed, &r->shape_best, &mean);
   dnn_ctx_free(&ctx);
-}
-
-/* Matmul FLOPs of one step of an instance (B, L): the same descriptors model.c builds its plans from;
- * the attention and VQ plans are built here (cheap) and asked for their shapes. */
-static bench_flops count_flops(const lv_dims *d, int64_t B, int64_t L, const dnn_ctx *ctx) {
-  bench_flops f;
-  memset(&f, 0, sizeof f);
-  const int64_t BT = B * L, M = 2 * d->D + d->Z + d->E;
-  const linear_desc lins[5] = {
-      {.rows = BT, .in = d->D, .out = d->E, .bias = 1}, {.rows = BT, .in = d->D, .out = M, .bias = 1},
-      {.rows = BT, .in = d->E, .out = d->D, .bias = 1}, {.rows = BT, .in = d->D, .out = d->F, .bias = 1},
-      {.rows = BT, .in = d->F, .out = d->D, .bias = 1}};
-  for (int j = 0; j < 5; j++) f.proj += linear_forward_flops(&lins[j]) + linear_backward_flops(&lins[j]);
-  vq_plan vp;
-  vq_plan_init(&vp, ctx, BT, d->Z, d->S);
-  f.vq = mm_flops(&vp.dots.d);
-  vq_plan_free(&vp);
-  vq_attn_plan ap;
-  vq_attn_plan_init(&ap, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER);
-  const int far = d->far_attention;
-  /* the backward's count includes the recomputed logits: near (lg_own, lg_prev) and far (qc) */
-  f.attn_recompute = mm_flops(&ap.lg_own.d) + (ap.lg_prev.prim ? mm_flops(&ap.lg_prev.d) : 0.0) +
-                     (far ? mm_flops(&ap.qc.d) : 0.0);
-  f.attn = vq_attn_forward_flops(&ap, far) + vq_attn_backward_flops(&ap, far) - f.attn_recompute;
-  vq_attn_plan_free(&ap);
-  const double nl = (double)d->n_layers;
-  f.proj *= nl;
-  f.vq *= nl;
-  f.attn *= nl;
-  f.attn_recompute *= nl;
-  if (d->decoder) {
-    linear_desc lm = {.rows = BT, .in = d->D, .out = d->V};
-    f.head = linear_forward_flops(&lm) + linear_backward_flops(&lm);
-  } else {
-    linear_desc dense = {.rows = B, .in = d->D, .out = d->D, .bias = 1}, out = {.rows = B, .in = d->D, .out = d->K, .bias = 1};
-    f.head = linear_forward_flops(&dense) + linear_backward_flops(&dense) + linear_forward_flops(&out) +
-             linear_backward_flops(&out);
-  }
-  f.model = f.proj + f.vq + f.attn + f.head;
-  return f;
 }
 
 /* Random batch: tokens uniform in [0, V), no padding; decoder targets are the next tokens of a random
@@ -199,9 +153,10 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   const int64_t B = o->tokens / L, BT = B * L;
   r->B = B;
   r->L = L;
+  const lv_config *c = &o->cfg;
+  const uint64_t seed = (uint64_t)c->run.seed;
   dnn_ctx ctx;
   dnn_ctx_init(&ctx);
-  r->fl = count_flops(d, B, L, &ctx);
 
   lv_layout lay;
   char err[256];
@@ -214,14 +169,15 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   float *grads = lv_alloc_floats(np);
   double *n_s = calloc(n_stat, sizeof(double)), *key_sums = n_s + nl * S;
   CHECK_ALLOC(n_s);
-  lv_layout_init(&lay, o->seed, params, state);
+  lv_layout_init(&lay, seed, params, state);
   lv_model *m = lv_model_create(&lay, B, L, &ctx);
   lv_model_set_codebooks(m, state);
+  r->fl = lv_model_count_flops(m);
   bench_batch bb;
-  make_batch(&bb, d, B, L, o->seed);
+  make_batch(&bb, d, B, L, seed);
   lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,
                 d->decoder ? NULL : bb.labels, 0};
-  lv_fwd_opts fo = {1, o->seed, 1, o->dropout, o->hidden_dropout};
+  lv_fwd_opts fo = {1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
   const double task_scale = 1.0 / (double)(d->decoder ? BT : B), commit_scale = 1.0 / (double)BT;
   r->rss_ready = bench_proc_bytes("VmRSS:");
 
@@ -235,13 +191,15 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
     double t1 = now_s();
     lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
     double t2 = now_s();
-    lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, BENCH_COMMIT);
+    lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, c->model.commit_weight);
     double t3 = now_s();
     double gnorm = sqrt(grad_sumsq(grads, 0, np));
-    adamw_update(&lay, params, grads, m1, m2, 0, np, BENCH_LR, BENCH_WD, clip_coef(gnorm, BENCH_CLIP), s);
+    /* at the config's peak train.lr throughout (the schedule does not change the cost) */
+    const double coef = clip_coef(gnorm, c->train.clip);
+    adamw_update(&lay, params, grads, m1, m2, 0, np, c->train.lr, c->train.weight_decay, coef, s);
     for (int i = 0; i < d->n_layers; i++)
       vq_codebook_update(state + lay.layer[i].c_sum, state + lay.layer[i].c_count, n_s + (size_t)i * S,
-                         key_sums + (size_t)i * S * Z, BENCH_DECAY, d->S, d->Z);
+                         key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
     lv_model_set_codebooks(m, state);
     double t4 = now_s();
     double loss = st.task_sum / st.task_count;

@@ -1,4 +1,5 @@
-/* `longvq bench`: speed and memory of the model's training step on this machine.
+/* `longvq bench CONFIG [key=value ...]`: speed and memory of the training step of the model a config
+ * describes (the config is read as `train` reads it: trainer/cli_config.h), on this machine.
  *
  * For the encoder and/or the decoder and each sequence length L (same tokens per batch, B = tokens/L):
  * forward / backward / update time per step, tokens/s, time per token and its ratio to the shortest
@@ -17,34 +18,42 @@
 #include "layers/model.h"
 #include "trainer/bench_internal.h"
 #include "trainer/check.h"
+#include "trainer/cli_config.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
+#include "trainer/train.h"
+
+/* V and K come from the dataset in `train`; bench has none: model.vocab_size / model.n_classes when
+ * set, else these (a byte-level vocabulary; the classes of Fashion-MNIST and ListOps). */
+#define BENCH_VOCAB 256
+#define BENCH_CLASSES 10
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: longvq bench [--mode encoder|decoder|both] [--tokens N] [--lengths L1,L2,...] [--steps K]\n"
-          "                    [--warmup W] [--probe N] [--quick] [model size options]\n\n"
-          "Times the training step (forward + backward + AdamW update) of a randomly initialized model on\n"
-          "random tokens, for each length L with B = tokens / L sequences per batch, and prints time per\n"
-          "step and per token, tokens/s, model FLOPs and MFU against the oneDNN f32 matmul rate it measures\n"
-          "first, and peak RSS against the memory plan. Each length runs in a fresh child process.\n"
-          "Threads: set OMP_NUM_THREADS. Run on one rank. See docs/performance.md.\n\n"
-          "  --mode M          encoder, decoder or both (default both)\n"
+          "usage: longvq bench CONFIG [key=value ...] [--mode encoder|decoder|both] [--tokens N]\n"
+          "                    [--lengths L1,L2,...] [--steps K] [--warmup W] [--probe N] [--quick]\n\n"
+          "Times the training step (forward + backward + AdamW update) of the model CONFIG describes, read\n"
+          "as `longvq train` reads it (key=value overrides after the file; `longvq train --help` lists the\n"
+          "keys), randomly initialized (run.seed) on random tokens, for each length L with B = tokens / L\n"
+          "sequences per batch, and prints time per step and per token, tokens/s, model FLOPs and MFU against\n"
+          "the oneDNN f32 matmul rate it measures first, and peak RSS against the memory plan. Each length\n"
+          "runs in a fresh child process. Read: model.* (sizes, variants, dropout, commitment, codebook\n"
+          "decay), run.seed, train.lr / weight_decay / clip (the update); not data.*: V is model.vocab_size\n"
+          "and K model.n_classes, or %d and %d when those are 0. configs/bench.yaml is the model of\n"
+          "docs/performance.md's figures. Threads: set OMP_NUM_THREADS. Run on one rank.\n\n"
+          "  --mode M          encoder, decoder or both (default: model.mode)\n"
           "  --tokens N        tokens per batch (default 16384; --quick: 4096)\n"
-          "  --lengths LIST    comma-separated sequence lengths, multiples of --chunk dividing --tokens\n"
-          "                    (default 1024,4096,16384; --quick: 512,2048)\n"
+          "  --lengths LIST    comma-separated sequence lengths, multiples of model.chunk_size dividing\n"
+          "                    --tokens (default 1024,4096,16384; --quick: 512,2048)\n"
           "  --steps K         timed steps per length (default 10; --quick: 2)\n"
           "  --warmup W        untimed steps first (default 2; --quick: 1)\n"
           "  --probe N         square matmul N x N x N measured for MFU (default 4096; --quick: 1024; 0: none)\n"
-          "  --quick           smaller defaults for a smoke run (explicit options still win)\n"
-          "model (defaults as the config's model.*):\n"
-          "  --d-model D (128)  --z-dim Z (64)  --v-dim E (256)  --ema-dim N (16)  --codebook S (64)\n"
-          "  --chunk C (128)  --ffn-dim F (0 = 2D)  --layers n (2)  --vocab V (256)  --classes K (10)\n"
-          "  --norm layernorm|rmsnorm|scalenorm  --postnorm  --untied  --no-far\n"
-          "  --dropout P (0)  --hidden-dropout P (0)  --seed S (1)\n");
+          "  --quick           smaller defaults for a smoke run (explicit options still win)\n",
+          BENCH_VOCAB, BENCH_CLASSES);
 }
 
 static int bad_arg(const char *opt, const char *val, const char *why) {
+  if (!dist_is_root()) return 1;
   if (val)
     fprintf(stderr, "longvq bench: %s %s: %s (see --help)\n", opt, val, why);
   else
@@ -66,78 +75,70 @@ static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t *out) {
   return 0;
 }
 
-static int parse_prob(const char *opt, const char *s, float *out) {
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end || !(v >= 0 && v < 1)) return bad_arg(opt, s, "must be a probability in [0, 1)");
-  *out = (float)v;
-  return 0;
-}
-
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return (x > y) - (x < y);
 }
 
-/* Returns 0, 1 (bad usage, message printed) or -1 (--help). */
-static int parse(int argc, char **argv, bench_opts *o) {
-  memset(o, 0, sizeof *o);
-  lv_dims d = {.prenorm = 1, .norm = 0, .tie_embeddings = 1, .far_attention = 1, .V = 256, .K = 10,
-               .D = 128, .Z = 64, .E = 256, .N = 16, .S = 64, .C = 128, .F = 0, .n_layers = 2};
-  const char *mode = "both", *lengths = NULL;
-  int64_t tokens = -1, steps = -1, warmup = -1, probe = -1, seed = 1;
+/* The command line as given: CONFIG [key=value ...] and bench's own options (-1 / NULL: default). */
+typedef struct {
+  lv_cli_config cc;
+  const char *mode, *lengths;
+  int64_t tokens, steps, warmup, probe;
+  int quick, help;
+} bench_args;
+
+/* Returns 0 or 1 (bad usage, message printed). */
+static int parse_args(int argc, char **argv, bench_args *a) {
+  memset(a, 0, sizeof *a);
+  lv_cli_config_init(&a->cc, argc);
+  a->tokens = a->steps = a->warmup = a->probe = -1;
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
-        {"--tokens", &tokens, 1}, {"--steps", &steps, 1}, {"--warmup", &warmup, 0}, {"--probe", &probe, 0},
-        {"--d-model", &d.D, 1}, {"--z-dim", &d.Z, 1}, {"--v-dim", &d.E, 1}, {"--ema-dim", &d.N, 1},
-        {"--codebook", &d.S, 1}, {"--chunk", &d.C, 1}, {"--ffn-dim", &d.F, 0}, {"--layers", &d.n_layers, 1},
-        {"--vocab", &d.V, 1}, {"--classes", &d.K, 2}, {"--seed", &seed, 0}};
-    int k, nk = (int)(sizeof ints / sizeof ints[0]);
+        {"--tokens", &a->tokens, 1}, {"--steps", &a->steps, 1}, {"--warmup", &a->warmup, 0}, {"--probe", &a->probe, 0}};
+    int k, nk = (int)(sizeof ints / sizeof ints[0]), took = 0;
     for (k = 0; k < nk && strcmp(s, ints[k].name); k++) {}
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) return -1;
-    if (k < nk) {
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      a->help = 1;
+    } else if (k < nk) {
       if (!v) return bad_arg(s, NULL, "needs a value");
       if (parse_i64(s, v, ints[k].lo, ints[k].dst)) return 1;
       i++;
     } else if (!strcmp(s, "--quick")) {
-      o->quick = 1;
-    } else if (!strcmp(s, "--postnorm")) {
-      d.prenorm = 0;
-    } else if (!strcmp(s, "--untied")) {
-      d.tie_embeddings = 0;
-    } else if (!strcmp(s, "--no-far")) {
-      d.far_attention = 0;
-    } else if (!strcmp(s, "--mode") || !strcmp(s, "--lengths") || !strcmp(s, "--norm") || !strcmp(s, "--dropout") ||
-               !strcmp(s, "--hidden-dropout")) {
+      a->quick = 1;
+    } else if (!strcmp(s, "--mode") || !strcmp(s, "--lengths")) {
       if (!v) return bad_arg(s, NULL, "needs a value");
       i++;
-      if (!strcmp(s, "--mode")) {
-        if (strcmp(v, "encoder") && strcmp(v, "decoder") && strcmp(v, "both"))
-          return bad_arg(s, v, "must be encoder, decoder or both");
-        mode = v;
-      } else if (!strcmp(s, "--lengths")) {
-        lengths = v;
-      } else if (!strcmp(s, "--norm")) {
-        static const char *names[] = {"layernorm", "rmsnorm", "scalenorm"};
-        int n;
-        for (n = 0; n < 3 && strcmp(v, names[n]); n++) {}
-        if (n == 3) return bad_arg(s, v, "must be layernorm, rmsnorm or scalenorm");
-        d.norm = n;
-      } else if (parse_prob(s, v, !strcmp(s, "--dropout") ? &o->dropout : &o->hidden_dropout)) {
-        return 1;
+      if (!strcmp(s, "--lengths")) {
+        a->lengths = v;
+      } else if (strcmp(v, "encoder") && strcmp(v, "decoder") && strcmp(v, "both")) {
+        return bad_arg(s, v, "must be encoder, decoder or both");
+      } else {
+        a->mode = v;
       }
-    } else {
+    } else if ((took = lv_cli_config_arg(&a->cc, "bench", argv[i])) < 0) {
+      return 1;
+    } else if (!took) {
       return bad_arg(s, NULL, "unknown option");
     }
   }
-  if (!d.F) d.F = 2 * d.D;
-  o->tokens = tokens > 0 ? tokens : o->quick ? 4096 : 16384;
-  o->steps = (int)(steps > 0 ? steps : o->quick ? 2 : 10);
-  o->warmup = (int)(warmup >= 0 ? warmup : o->quick ? 1 : 2);
-  o->probe_n = probe >= 0 ? probe : o->quick ? 1024 : 4096;
-  o->seed = (uint64_t)seed;
-  /* lengths: ascending, multiples of C, dividing the tokens per batch */
+  return 0;
+}
+
+/* The run from the arguments and the built config: defaults, lengths (ascending, multiples of
+ * model.chunk_size dividing the tokens per batch), the model of each mode. Returns 0 or 1 (bad
+ * usage, message printed). */
+static int setup(bench_opts *o, const bench_args *a, const lv_config *cfg) {
+  memset(o, 0, sizeof *o);
+  o->cfg = *cfg;
+  o->quick = a->quick;
+  o->tokens = a->tokens > 0 ? a->tokens : o->quick ? 4096 : 16384;
+  o->steps = (int)(a->steps > 0 ? a->steps : o->quick ? 2 : 10);
+  o->warmup = (int)(a->warmup >= 0 ? a->warmup : o->quick ? 1 : 2);
+  o->probe_n = a->probe >= 0 ? a->probe : o->quick ? 1024 : 4096;
+  const int64_t C = cfg->model.chunk_size;
+  const char *lengths = a->lengths;
   char buf[512];
   snprintf(buf, sizeof buf, "%s", lengths ? lengths : o->quick ? "512,2048" : "1024,4096,16384");
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -145,8 +146,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
     int64_t L;
     if (parse_i64("--lengths", t, 1, &L)) return 1;
     char why[160];
-    if (L % d.C) {
-      snprintf(why, sizeof why, "%lld is not a multiple of --chunk %lld", (long long)L, (long long)d.C);
+    if (L % C) {
+      snprintf(why, sizeof why, "%lld is not a multiple of model.chunk_size %lld", (long long)L, (long long)C);
       return bad_arg("--lengths", lengths ? lengths : "(default)", why);
     }
     if (o->tokens % L) {
@@ -158,8 +159,11 @@ static int parse(int argc, char **argv, bench_opts *o) {
   }
   if (!o->n_lengths) return bad_arg("--lengths", lengths, "no length given");
   qsort(o->lengths, (size_t)o->n_lengths, sizeof(int64_t), cmp_i64);
+  const char *mode = a->mode ? a->mode : cfg->model.mode == LV_MODE_DECODER ? "decoder" : "encoder";
   o->run_enc = strcmp(mode, "decoder") != 0;
   o->run_dec = strcmp(mode, "encoder") != 0;
+  const lv_dims d = trainer_model_dims(cfg, cfg->model.vocab_size ? cfg->model.vocab_size : BENCH_VOCAB,
+                                       cfg->model.n_classes ? cfg->model.n_classes : BENCH_CLASSES);
   o->enc = d;
   o->enc.decoder = 0;
   o->dec = d;
@@ -169,7 +173,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     lv_layout lay;
     char err[256];
     if (lv_layout_build(&lay, m ? &o->dec : &o->enc, err, sizeof err)) {
-      fprintf(stderr, "longvq bench: invalid model sizes: %s (see --help)\n", err);
+      if (dist_is_root()) fprintf(stderr, "longvq bench: %s: invalid model: %s\n", a->cc.config, err);
       return 1;
     }
     lv_layout_free(&lay);
@@ -264,15 +268,12 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     const double T = (double)o->tokens;
     printf("threads: OMP_NUM_THREADS=%s, omp_get_max_threads()=%d; RSS of a child at its start %.1f MiB (peak "
            "below is the child's VmHWM minus this)\n", r0->omp_env, r0->threads, mib(r0->rss_start));
-    const bench_flops *f = &r0->fl;
-    double lv = lv_model_flops_per_token(d, r0->L);
-    printf("model FLOPs per token (matmuls, forward + backward, L = %lld): %.4g M = projections %.4g M + attention "
-           "%.4g M + VQ %.4g M + head %.4g M\n",
-           (long long)r0->L, f->model / T * 1e-6, f->proj / T * 1e-6, f->attn / T * 1e-6, f->vq / T * 1e-6,
-           f->head / T * 1e-6);
-    printf("  lv_model_flops_per_token: %.4g M (%+.1f%% vs the count above); executed incl. the attention backward's "
-           "recomputed logits: %.4g M\n",
-           lv * 1e-6, 100.0 * (lv / (f->model / T) - 1.0), (f->model + f->attn_recompute) / T * 1e-6);
+    const lv_model_flops *f = &r0->fl;
+    printf("model FLOPs per token (lv_model_count_flops, as train's gflops: matmuls, forward + backward, L = %lld): "
+           "%.0f = projections %.0f + attention %.0f + VQ %.0f + head %.0f; executed incl. the attention backward's "
+           "recomputed logits: %.0f\n",
+           (long long)r0->L, f->model / T, f->proj / T, f->attn / T, f->vq / T, f->head / T,
+           (f->model + f->attn_recompute) / T);
   }
   lv_layout lay;
   char err[256];
@@ -329,26 +330,37 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
 }
 
 int cmd_bench(int argc, char **argv) {
+  bench_args a;
+  lv_config cfg;
   bench_opts o;
-  int rc = parse(argc, argv, &o);
-  if (rc < 0) {
-    if (dist_is_root()) usage(stdout);
-    return LV_EXIT_OK;
-  }
-  if (rc) return LV_EXIT_USAGE;
-  if (dist_size() > 1) {
+  int rc = parse_args(argc, argv, &a);
+  if (!rc && a.help && dist_is_root()) usage(stdout);
+  if (!rc && !a.help) rc = lv_cli_config_build(&cfg, &a.cc, "bench") || setup(&o, &a, &cfg);
+  if (!rc && !a.help && dist_size() > 1) {
     if (dist_is_root()) fprintf(stderr, "longvq bench: run on one rank (it measures one process; got %d)\n", dist_size());
-    return LV_EXIT_USAGE;
+    rc = 1;
+  }
+  if (rc || a.help) {
+    lv_cli_config_free(&a.cc);
+    return rc ? LV_EXIT_USAGE : LV_EXIT_OK;
   }
   const lv_dims *d0 = o.run_enc ? &o.enc : &o.dec;
-  printf("longvq bench: %s%s%s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld, K %lld, %s "
-         "%s%s, far attention %s, dropout %g / hidden %g\n",
+  printf("longvq bench %s", a.cc.config);
+  for (int i = 0; i < a.cc.n_over; i++) printf(" %s", a.cc.over[i]);
+  char classes[64] = ""; /* only the encoder has classes */
+  if (o.run_enc)
+    snprintf(classes, sizeof classes, ", K %lld%s", (long long)d0->K,
+             cfg.model.n_classes ? "" : " (model.n_classes 0: bench default)");
+  printf(": %s%s%s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s%s, %s %s%s, far "
+         "attention %s, dropout %g / hidden %g, run.seed %lld\n",
          o.run_enc ? "encoder" : "", o.run_enc && o.run_dec ? " + " : "", o.run_dec ? "decoder" : "",
          (long long)d0->n_layers, (long long)d0->D, (long long)d0->Z, (long long)d0->E, (long long)d0->N,
-         (long long)d0->S, (long long)d0->C, (long long)d0->F, (long long)d0->V, (long long)d0->K,
+         (long long)d0->S, (long long)d0->C, (long long)d0->F, (long long)d0->V,
+         cfg.model.vocab_size ? "" : " (model.vocab_size 0: bench default)", classes,
          d0->prenorm ? "prenorm" : "postnorm", d0->norm == 0 ? "layernorm" : d0->norm == 1 ? "rmsnorm" : "scalenorm",
-         d0->tie_embeddings ? ", tied embeddings" : "", d0->far_attention ? "on" : "off", (double)o.dropout,
-         (double)o.hidden_dropout);
+         d0->tie_embeddings ? ", tied embeddings" : "", d0->far_attention ? "on" : "off", cfg.model.dropout,
+         cfg.model.hidden_dropout, (long long)cfg.run.seed);
+  lv_cli_config_free(&a.cc);
   printf("%lld tokens per batch; lengths", (long long)o.tokens);
   for (int i = 0; i < o.n_lengths; i++) printf("%s%lld", i ? "," : " ", (long long)o.lengths[i]);
   printf("; %d warm-up + %d timed steps per length, each length in a fresh child process\n", o.warmup, o.steps);

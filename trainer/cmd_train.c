@@ -6,6 +6,7 @@
 #include "io/config.h"
 #include "io/model_io.h"
 #include "trainer/check.h"
+#include "trainer/cli_config.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
 #include "trainer/placement.h"
@@ -13,20 +14,18 @@
 #include "trainer/train.h"
 
 typedef struct {
-  const char *config;
+  lv_cli_config cc; /* CONFIG [key=value ...] */
   const char *model;
   const char *split;
   int print_config, help;
-  int n_over;
-  char **over;
 } cli;
 
 static int parse(int argc, char **argv, cli *a, int eval) {
   memset(a, 0, sizeof *a);
-  a->over = calloc((size_t)argc + 1, sizeof(char *));
-  CHECK_ALLOC(a->over);
+  lv_cli_config_init(&a->cc, argc);
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
+    int took = 0;
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
       a->help = 1;
     } else if (!strcmp(s, "--print-config")) {
@@ -38,17 +37,11 @@ static int parse(int argc, char **argv, cli *a, int eval) {
     } else if (!strcmp(s, "--resume") && i + 1 < argc) {
       static char buf[LV_CONFIG_PATH_MAX + 32];
       snprintf(buf, sizeof buf, "checkpoint.resume=%s", argv[++i]);
-      a->over[a->n_over++] = buf;
-    } else if (s[0] == '-' && s[1] == '-') {
-      if (dist_is_root()) fprintf(stderr, "longvq %s: unknown option '%s' (see --help)\n", argv[0], s);
+      a->cc.over[a->cc.n_over++] = buf;
+    } else if ((took = lv_cli_config_arg(&a->cc, argv[0], argv[i])) < 0) {
       return 1;
-    } else if (strchr(s, '=')) {
-      a->over[a->n_over++] = argv[i];
-    } else if (!a->config) {
-      a->config = s;
-    } else {
-      if (dist_is_root()) fprintf(stderr, "longvq %s: unexpected argument '%s' (one config file, then key=value)\n",
-                                  argv[0], s);
+    } else if (!took) {
+      if (dist_is_root()) fprintf(stderr, "longvq %s: unknown option '%s' (see --help)\n", argv[0], s);
       return 1;
     }
   }
@@ -70,21 +63,6 @@ static void usage(int eval) {
            "key=value arguments override the file. --print-config prints the effective config and exits.\n"
            "Outputs go to run.dir: metrics.jsonl, model_step0.h5, model_final.h5.\n\nconfig keys:\n");
   if (!eval) lv_config_help(stdout);
-}
-
-/* Builds the config on every rank (same inputs, same result); rank 0 reports the errors. */
-/* The config of the command line; any rank's errors (MPMD launches may give ranks different
- * command lines) end the job with that rank's list, printed once. */
-static void build_config(lv_config *cfg, const cli *a) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  CHECK_ALLOC(mem);
-  int errs = lv_config_build(cfg, a->config, a->n_over, a->over, mem);
-  fclose(mem);
-  while (len > 0 && text[len - 1] == '\n') text[--len] = 0;
-  CHECK_INPUT_ALL(errs, "%s", text);
-  free(text);
 }
 
 /* eval: the model is evaluated as it was trained. Every non-shape model.* key is taken from the
@@ -110,7 +88,7 @@ static void adopt_model_keys(lv_config *cfg, const cli *a) {
     lv_config_format_value(&stored, k, v, sizeof v);
     if (lv_config_set_text(cfg, k, v, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
   }
-  if (lv_config_apply_overrides(cfg, a->n_over, a->over, NULL)) DIE("eval: re-applying the overrides failed");
+  if (lv_config_apply_overrides(cfg, a->cc.n_over, a->cc.over, NULL)) DIE("eval: re-applying the overrides failed");
   n = lv_config_diff(&given, cfg, 0, names, 128);
   for (int i = 0; i < n && i < 128 && dist_is_root(); i++) {
     const lv_key *k = lv_config_find_key(names[i]);
@@ -124,22 +102,28 @@ static void adopt_model_keys(lv_config *cfg, const cli *a) {
 
 static int run(int argc, char **argv, int eval) {
   cli a;
-  if (parse(argc, argv, &a, eval)) return LV_EXIT_USAGE;
+  if (parse(argc, argv, &a, eval)) {
+    lv_cli_config_free(&a.cc);
+    return LV_EXIT_USAGE;
+  }
   if (a.help) {
     if (dist_is_root()) usage(eval);
-    free(a.over);
+    lv_cli_config_free(&a.cc);
     return LV_EXIT_OK;
   }
-  if (!a.config || (eval && !a.model)) {
-    if (dist_is_root()) fprintf(stderr, "longvq %s: missing %s (see --help)\n", argv[0], !a.config ? "CONFIG" : "--model");
-    free(a.over);
+  if (eval && a.cc.config && !a.model) { /* (a missing CONFIG is reported first, by the build) */
+    if (dist_is_root()) fprintf(stderr, "longvq %s: missing --model (see --help)\n", argv[0]);
+    lv_cli_config_free(&a.cc);
     return LV_EXIT_USAGE;
   }
   lv_config cfg;
-  build_config(&cfg, &a);
+  if (lv_cli_config_build(&cfg, &a.cc, argv[0])) {
+    lv_cli_config_free(&a.cc);
+    return LV_EXIT_USAGE;
+  }
   if (a.print_config) {
     if (dist_is_root()) lv_config_print_yaml(stdout, &cfg);
-    free(a.over);
+    lv_cli_config_free(&a.cc);
     return LV_EXIT_OK;
   }
   lv_trainer t;
@@ -170,7 +154,7 @@ static int run(int argc, char **argv, int eval) {
     rc = trainer_run(&t);
   }
   trainer_free(&t);
-  free(a.over);
+  lv_cli_config_free(&a.cc);
   return rc;
 }
 

@@ -12,7 +12,7 @@ const lv_command lv_commands[] = {
     {"inspect", cmd_inspect, "summarize an HDF5 dataset or checkpoint"},
     {"train", cmd_train, "train a model from a YAML config (key=value overrides)"},
     {"eval", cmd_eval, "evaluate a saved model on a split"},
-    {"bench", cmd_bench, "speed and memory of the training step on this machine (docs/performance.md)"},
+    {"bench", cmd_bench, "speed and memory of a config's model's training step here (docs/performance.md)"},
     {NULL, NULL, NULL},
 };
 

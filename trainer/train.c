@@ -45,39 +45,45 @@ static int64_t choose_seq_len(const lv_trainer *t, const lv_split *sp) {
   return (mx + C - 1) / C * C;
 }
 
+lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K) {
+  lv_dims d;
+  memset(&d, 0, sizeof d);
+  d.decoder = c->model.mode == LV_MODE_DECODER;
+  d.prenorm = c->model.prenorm;
+  d.norm = (int)c->model.norm;
+  d.tie_embeddings = c->model.tie_embeddings;
+  d.far_attention = c->model.far_attention;
+  d.V = V;
+  d.K = K;
+  d.D = c->model.d_model;
+  d.Z = c->model.z_dim;
+  d.E = c->model.v_dim;
+  d.N = c->model.ema_dim;
+  d.S = c->model.codebook_size;
+  d.C = c->model.chunk_size;
+  d.F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
+  d.n_layers = c->model.n_layers;
+  return d;
+}
+
 /* Model sizes from the config and the split the model is sized from (`path`, for messages); checks
  * they agree. */
 static void derive_dims(lv_trainer *t, const lv_split *sp, const char *path) {
   const lv_config *c = &t->cfg;
   lv_dataset *ds = sp->ds;
-  lv_dims *d = &t->dims;
-  memset(d, 0, sizeof *d);
-  d->decoder = c->model.mode == LV_MODE_DECODER;
-  if (d->decoder != sp->lm)
-    DIE_INPUT_ALL("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", d->decoder ? "decoder" : "encoder",
-                  d->decoder ? "language-modelling" : "classification", path,
+  const int decoder = c->model.mode == LV_MODE_DECODER;
+  if (decoder != sp->lm)
+    DIE_INPUT_ALL("model.mode: '%s' needs a %s dataset, but %s is a %s dataset", decoder ? "decoder" : "encoder",
+                  decoder ? "language-modelling" : "classification", path,
                   sp->lm ? "language-modelling" : "classification");
   int64_t V = lv_dataset_vocab_size(ds), K = lv_dataset_num_classes(ds);
   if (c->model.vocab_size && c->model.vocab_size != V)
     DIE_INPUT_ALL("model.vocab_size: config says %lld but %s has vocab size %lld", (long long)c->model.vocab_size,
                   path, (long long)V);
-  if (!d->decoder && c->model.n_classes && c->model.n_classes != K)
+  if (!decoder && c->model.n_classes && c->model.n_classes != K)
     DIE_INPUT_ALL("model.n_classes: config says %lld but %s has %lld classes", (long long)c->model.n_classes,
                   path, (long long)K);
-  d->prenorm = c->model.prenorm;
-  d->norm = (int)c->model.norm;
-  d->tie_embeddings = c->model.tie_embeddings;
-  d->far_attention = c->model.far_attention;
-  d->V = V;
-  d->K = K;
-  d->D = c->model.d_model;
-  d->Z = c->model.z_dim;
-  d->E = c->model.v_dim;
-  d->N = c->model.ema_dim;
-  d->S = c->model.codebook_size;
-  d->C = c->model.chunk_size;
-  d->F = c->model.ffn_dim ? c->model.ffn_dim : 2 * c->model.d_model;
-  d->n_layers = c->model.n_layers;
+  t->dims = trainer_model_dims(c, V, K);
 }
 
 static void alloc_split_buffers(lv_trainer *t, lv_split *sp) {
@@ -191,7 +197,7 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   if (t->train.ds) alloc_split_buffers(t, &t->train);
   if (t->eval.ds) alloc_split_buffers(t, &t->eval);
   t->model = lv_model_create(&t->lay, t->mb, t->L, &t->ctx);
-  t->log.flops_per_token = lv_model_flops_per_token(d, t->L);
+  t->log.flops_per_token = lv_model_count_flops(t->model).model / (double)(t->mb * t->L);
   if (dist_is_root()) {
     char classes[32] = ""; /* the decoder has no classes */
     if (!d->decoder) snprintf(classes, sizeof classes, " K %lld", (long long)d->K);

@@ -90,6 +90,11 @@ typedef struct {
   char nonfinite_where[128]; /* where this step's first NaN/Inf appeared */
 } lv_trainer;
 
+/* The model sizes the config's model.* keys describe, with vocabulary V and classes K given (train:
+ * from the dataset, checked against model.vocab_size / model.n_classes; bench: those keys or its
+ * defaults). F is model.ffn_dim, or 2 * d_model when that is 0. */
+lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K);
+
 /* Collective. Builds everything from cfg (datasets, layout, model, arenas); bad input: a clear
  * error on rank 0 and every rank exits with LV_EXIT_USAGE. need_train = 1: the training split
  * (data.train) sizes the model and data.val, if set, is the eval split; need_train = 0 (`longvq

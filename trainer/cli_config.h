@@ -1,0 +1,30 @@
+/* The config part of a command line, `CONFIG [key=value ...]`, shared by `train`, `eval` and
+ * `bench`: one YAML file and key=value overrides (applied after the file, in order), anywhere among
+ * the command's own `--options`. The options stay each command's own; this only classifies the
+ * other arguments and builds the config from them (io/config.h, lv_config_build). */
+#ifndef LONGVQ_CLI_CONFIG_H
+#define LONGVQ_CLI_CONFIG_H
+
+#include "io/config.h"
+
+typedef struct {
+  const char *config; /* CONFIG, or NULL if not given */
+  int n_over;
+  char **over;        /* key=value overrides in command-line order (argc + 1 slots) */
+} lv_cli_config;
+
+/* Empty, with room for argc overrides (a command may append its own, e.g. train's --resume). */
+void lv_cli_config_init(lv_cli_config *a, int argc);
+void lv_cli_config_free(lv_cli_config *a);
+
+/* One argument of command `cmd`: a key=value override or, the first time, CONFIG (returns 1); an
+ * option `--...`, left to the command (returns 0); a second CONFIG (returns -1, message on rank 0). */
+int lv_cli_config_arg(lv_cli_config *a, const char *cmd, char *arg);
+
+/* Collective: cfg = defaults, CONFIG, the overrides, validation (lv_config_build) on every rank.
+ * Returns 0; 1 for a missing CONFIG (rank 0 says so; exit with LV_EXIT_USAGE). Any other problem on
+ * any rank ends the job here (CHECK_INPUT_ALL: rank 0 prints that rank's list of problems, naming
+ * the file/line or the key, and every rank exits with LV_EXIT_USAGE). */
+int lv_cli_config_build(lv_config *cfg, const lv_cli_config *a, const char *cmd);
+
+#endif
