@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "layers/params.h"
-#include "trainer/reducer.h"
+#include "trainer/base/range.h"
 
 #define LV_CKPT_FORMAT "longvq-checkpoint"
 #define LV_CKPT_VERSION 1
@@ -51,7 +51,7 @@ void lv_ckpt_set_deflate(int level);
  * fsync). Returns on every rank only when all of it is done. Failures abort the job (the previous
  * checkpoint and the latest record stay intact). */
 void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, const float *state,
-                   const float *m, const float *v, const red_range *ranges, const size_t *range_off, int n_ranges,
+                   const float *m, const float *v, const lv_range *ranges, const size_t *range_off, int n_ranges,
                    const lv_ckpt_meta *meta);
 
 /* Collective. Fills params/state fully on every rank (each tensor read by one rank and broadcast),
@@ -63,7 +63,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
  * (identical on all ranks; buffers then hold partial data). On success meta->config_yaml is
  * malloc'd: the caller frees it. */
 int lv_ckpt_read(const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
-                 const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char *err,
+                 const lv_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char *err,
                  size_t cap);
 
 /* Local, pure: "<run_dir>/ckpt_<step %08lld>.h5". */

@@ -7,7 +7,7 @@
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 static const char *const kPrefix[3] = {"/model", "/optimizer/exp_avg", "/optimizer/exp_avg_sq"};
 

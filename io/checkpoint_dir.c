@@ -8,10 +8,10 @@
 
 #include "io/checkpoint_internal.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/dist_io.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/dist_io.h"
+#include "trainer/base/log.h"
 
 void lv_ckpt_path(char *out, size_t cap, const char *run_dir, int64_t step) {
   snprintf(out, cap, "%s/ckpt_%08lld.h5", run_dir, (long long)step);

@@ -20,7 +20,7 @@ typedef struct {
 
 /* The pieces of tensor t covered by ranges (floats of the flat buffer; ranges[k] starts at
  * range_off[k] of the compact buffer), sorted by a. out needs n_ranges entries. Returns the count. */
-int lv_ckpt_pieces(const lv_tensor *t, const red_range *ranges, const size_t *range_off, int n_ranges,
+int lv_ckpt_pieces(const lv_tensor *t, const lv_range *ranges, const size_t *range_off, int n_ranges,
                    lv_ckpt_piece *out);
 /* Selects the union of the pieces, moved back by `shift` elements (a multiple of the row length),
  * in `space` (the tensor's dataspace or a span of its rows; 1-D or 2-D row-major): a flat run

@@ -12,9 +12,9 @@
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/dist_io.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/dist_io.h"
 
 hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap) {
   if (access(path, F_OK) != 0) {
@@ -138,7 +138,7 @@ int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, siz
 
 /* This rank's ranges of one moment tensor into the compact buffer dst (directly, or via *stage). */
 static int read_part(hid_t file, const char *path, const char *which, const lv_tensor *t, float *dst,
-                     const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float **stage,
+                     const lv_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_piece *pc, float **stage,
                      size_t *stage_cap, char *err, size_t cap) {
   char h5[3 * LV_NAME_MAX], what[64], prefix[64];
   snprintf(prefix, sizeof prefix, "/optimizer/%s", which);
@@ -229,7 +229,7 @@ static int next_owner(shares *s, int64_t numel) {
 
 /* Phase 2, collective (the same broadcasts on every rank whatever fails): the tensor data. */
 static int read_data(hid_t file, const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
-                     const red_range *ranges, const size_t *range_off, int n_ranges, int rep, char *err, size_t cap) {
+                     const lv_range *ranges, const size_t *range_off, int n_ranges, int rep, char *err, size_t cap) {
   shares sh = {dist_rank(), dist_size(), 0, 0};
   for (int i = 0; i < lay->n_params; i++) sh.total += lay->params[i].numel * (m && v && rep ? 3 : 1);
   for (int i = 0; i < lay->n_state; i++) sh.total += lay->state[i].numel;
@@ -269,7 +269,7 @@ static int read_data(hid_t file, const char *path, const lv_layout *lay, float *
 }
 
 int lv_ckpt_read(const char *path, const lv_layout *lay, float *params, float *state, float *m, float *v,
-                 const red_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char *err,
+                 const lv_range *ranges, const size_t *range_off, int n_ranges, lv_ckpt_meta *meta, char *err,
                  size_t cap) {
   H5E_auto2_t fn;
   void *cd;

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "io/checkpoint_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 int64_t lv_ckpt_chunk_floats = (int64_t)1 << 20;
 
@@ -11,7 +11,7 @@ static int by_a(const void *x, const void *y) {
   return (p->a > q->a) - (p->a < q->a);
 }
 
-int lv_ckpt_pieces(const lv_tensor *t, const red_range *ranges, const size_t *range_off, int n_ranges,
+int lv_ckpt_pieces(const lv_tensor *t, const lv_range *ranges, const size_t *range_off, int n_ranges,
                    lv_ckpt_piece *out) {
   int n = 0;
   size_t lo_t = t->offset, hi_t = t->offset + (size_t)t->numel;

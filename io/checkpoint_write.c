@@ -9,9 +9,9 @@
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/dist_io.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/dist_io.h"
 
 typedef struct {
   hid_t file, gcpl, dxpl;
@@ -70,7 +70,7 @@ static int own_chunks(wctx *w, const lv_tensor *t, const lv_ckpt_piece *src, int
 }
 
 /* Creates prefix/<t's sub-path> and writes this rank's part of it from buf (collective). */
-static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const float *buf, const red_range *ranges,
+static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const float *buf, const lv_range *ranges,
                          const size_t *range_off, int n_ranges, int replicated) {
   char path[3 * LV_NAME_MAX];
   lv_h5_tensor_path(prefix, t->name, path, sizeof path);
@@ -164,7 +164,7 @@ static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
 }
 
 /* Are the ranges the same on every rank (replicated moments), and do they cover what they must? */
-static int check_ranges(const lv_layout *lay, const red_range *ranges, int n_ranges, lv_ckpt_piece *pc,
+static int check_ranges(const lv_layout *lay, const lv_range *ranges, int n_ranges, lv_ckpt_piece *pc,
                         const size_t *range_off) {
   uint64_t h = fnv(1469598103934665603ull, &n_ranges, sizeof n_ranges);
   for (int k = 0; k < n_ranges; k++) h = fnv(h, &ranges[k], sizeof ranges[k]);
@@ -189,7 +189,7 @@ static int check_ranges(const lv_layout *lay, const red_range *ranges, int n_ran
 }
 
 void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, const float *state,
-                   const float *m, const float *v, const red_range *ranges, const size_t *range_off, int n_ranges,
+                   const float *m, const float *v, const lv_range *ranges, const size_t *range_off, int n_ranges,
                    const lv_ckpt_meta *meta) {
   double t_start = MPI_Wtime();
   int64_t mv[7] = {meta->step, meta->samples_seen, (int64_t)meta->seed, meta->world_size, meta->zero,
@@ -234,7 +234,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   for (int i = 0; i < lay->n_params; i++) np_floats += (size_t)lay->params[i].numel;
   for (int i = 0; i < lay->n_state; i++) ns_floats += (size_t)lay->state[i].numel;
   w.stream = (int64_t)(np_floats + ns_floats + (replicated ? 2 * np_floats : 0));
-  red_range all_p = {0, lay->n_param_floats}, all_s = {0, lay->n_state_floats};
+  lv_range all_p = {0, lay->n_param_floats}, all_s = {0, lay->n_state_floats};
   size_t zero_off = 0;
   for (int i = 0; i < lay->n_params; i++) write_tensor(&w, "/model", &lay->params[i], params, &all_p, &zero_off, 1, 1);
   for (int i = 0; i < lay->n_state; i++) write_tensor(&w, "/model", &lay->state[i], state, &all_s, &zero_off, 1, 1);

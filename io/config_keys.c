@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 /* Enum fields are written through an int pointer; make sure that is their size. */
 _Static_assert(sizeof(lv_mode) == sizeof(int) && sizeof(lv_norm) == sizeof(int) &&

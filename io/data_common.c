@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 static void print_help(const char *kind, const char *usage, const lv_opt *opts) {
   printf("usage: longvq data %s %s\n\n%s options:\n", kind, usage, kind);

@@ -9,8 +9,8 @@
 #include <zlib.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/log.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u /* unsigned byte, 3 dimensions */
 #define IDX_LABELS_MAGIC 0x00000801u /* unsigned byte, 1 dimension */

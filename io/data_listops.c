@@ -19,9 +19,9 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
-#include "trainer/log.h"
-#include "trainer/rng.h"
+#include "trainer/base/check.h"
+#include "trainer/base/log.h"
+#include "trainer/base/rng.h"
 
 const char *const lv_listops_vocab[LV_LISTOPS_VOCAB] = {
     "<pad>", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "[MIN", "[MAX", "[MED", "[SM", "]"};

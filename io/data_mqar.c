@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
-#include "trainer/log.h"
-#include "trainer/rng.h"
+#include "trainer/base/check.h"
+#include "trainer/base/log.h"
+#include "trainer/base/rng.h"
 
 enum { CAT_NEAR = 0, CAT_FAR = 1, CAT_FRESH = 2 };
 

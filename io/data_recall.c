@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
-#include "trainer/log.h"
-#include "trainer/rng.h"
+#include "trainer/base/check.h"
+#include "trainer/base/log.h"
+#include "trainer/base/rng.h"
 
 typedef struct {
   int64_t L, C, P, K, V, F, M, Q, R;

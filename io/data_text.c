@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/log.h"
 
 int lv_data_text(int argc, char **argv) {
   lv_data_common c = {.shards = 1};

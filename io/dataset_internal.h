@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "io/dataset.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 /* Chunk length (elements) of every 1-D dataset we write: 64 Ki elements keeps a random read of
  * one sample (~1-2 chunks) cheap while compressing well. */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "io/dataset_internal.h"
-#include "trainer/log.h"
+#include "trainer/base/log.h"
 
 static size_t dtype_size(lv_dtype t) { return t == LV_DTYPE_U8 ? 1 : t == LV_DTYPE_U16 ? 2 : 4; }
 

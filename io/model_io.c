@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "io/dataset_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void lv_h5_tensor_path(const char *prefix, const char *name, char *out, size_t cap) {
   size_t n = strlen(prefix);

@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f

@@ -1,7 +1,7 @@
 /* oneDNN 2.6 C API (op descriptors): engine/stream and matmul plans. */
 #include "layers/dnn.h"
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void dnn_ctx_init(dnn_ctx *ctx) {
   CHECK_DNNL(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0));

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "trainer/check.h"
-#include "trainer/rng.h"
+#include "trainer/base/check.h"
+#include "trainer/base/rng.h"
 
 #define NB 16            /* Philox blocks per group */
 #define GE (4 * NB)      /* elements per group */

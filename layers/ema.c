@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "layers/act.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define PAR_MIN 32768
 #define CB 64

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define CB 64
 

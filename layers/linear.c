@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "layers/act.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void linear_plan_init(linear_plan *p, const dnn_ctx *ctx, linear_desc d) {
   if (d.rows < 1 || d.in < 1 || d.out < 1)

@@ -11,7 +11,8 @@
 #include "layers/model_internal.h"
 #include "layers/norm.h"
 #include "layers/xent.h"
-#include "trainer/check.h"
+#include "trainer/base/alloc.h"
+#include "trainer/base/check.h"
 
 /* Cursor over an arena: carve() hands out 64-byte aligned slices; with base == NULL it only counts,
  * so the same code is the memory plan (pure) and the allocation. */

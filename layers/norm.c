@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define PAR_MIN 32768 /* elements from which loops use OpenMP threads */
 #define NCHUNK 256    /* fixed row chunks for the scalar (dscale) reduction */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trainer/check.h"
-#include "trainer/rng.h"
+#include "trainer/base/check.h"
+#include "trainer/base/rng.h"
 
 typedef struct {
   lv_tensor *t;

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void vq_plan_init(vq_plan *p, const dnn_ctx *ctx, int64_t BT, int64_t Z, int64_t S) {
   if (BT < 1 || Z < 1 || S < 1)

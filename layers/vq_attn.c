@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "layers/vq_attn_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
 

@@ -13,7 +13,7 @@
 
 #include "layers/vq_attn.h"
 #include "layers/vq_attn_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void vqa_softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far) {
   const int64_t C = p->C, E = p->E, S = p->S, W = p->W, NC = p->NC, G = p->G;

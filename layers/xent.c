@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "layers/act.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define NCHUNK 256
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 #include "trainer/reducer.h"
 
 static double now_s(void) {

@@ -18,8 +18,8 @@
 
 #include "io/checkpoint.h"
 #include "layers/params.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
 #include "trainer/reducer.h"
 
 static double now(void) {
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
   CHECK_ALLOC(state);
   CHECK_ALLOC(red);
   CHECK_ALLOC(stats);
-  static red_range ranges[65536];
+  static lv_range ranges[65536];
   static size_t off[65536];
   reducer *rd = reducer_create(red, lay.n_param_floats, stats, 16, (size_t)4 << 20, (int)zero, 0);
   int n = reducer_shard(rd, ranges, 65536);

@@ -10,7 +10,7 @@
 
 #include "layers/vq.h"
 #include "layers/vq_attn.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 static float *rnd(int64_t n, unsigned seed, float scale) {
   float *x = malloc(sizeof(float) * (size_t)n);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "io/checkpoint_internal.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 #include "trainer/reducer.h"
 
 static uint64_t mix(uint64_t x) {
@@ -79,12 +79,12 @@ void ck_decomp(ck_model *c, const char *kind, uint64_t seed) {
     for (uint64_t k = 0; lo < c->pad; k++) {
       size_t len = 1 + (size_t)(mix(seed * 7919 + k) % (c->pad / 24 + 37));
       size_t hi = lo + len < c->pad ? lo + len : c->pad;
-      if ((int)(mix(seed + 31 * k) % (uint64_t)W) == r && c->n < CK_MAX_RANGES) c->ranges[c->n++] = (red_range){lo, hi};
+      if ((int)(mix(seed + 31 * k) % (uint64_t)W) == r && c->n < CK_MAX_RANGES) c->ranges[c->n++] = (lv_range){lo, hi};
       lo = hi;
     }
     for (int k = c->n - 1; k > 0; k--) { /* random order: the compact offsets do not follow lo */
       int j = (int)(mix(seed ^ (uint64_t)k) % (uint64_t)(k + 1));
-      red_range t = c->ranges[k];
+      lv_range t = c->ranges[k];
       c->ranges[k] = c->ranges[j], c->ranges[j] = t;
     }
   } else {

@@ -10,7 +10,7 @@
 #include "io/model_io.h"
 #include "layers/params.h"
 #include "tests/test_util.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #define CK_MAX_RANGES 8192
 #define CK_YAML "model:\n  d_model: 24\nrun:\n  seed: 4242\n"
@@ -20,7 +20,7 @@ typedef struct {
   size_t pad;                 /* params floats, padded as the trainer pads them */
   float *params, *state, *red;
   double *stats;
-  red_range ranges[CK_MAX_RANGES];
+  lv_range ranges[CK_MAX_RANGES];
   size_t off[CK_MAX_RANGES];
   int n;
   size_t n_mom;

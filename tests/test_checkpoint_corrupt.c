@@ -11,7 +11,7 @@
 
 #include "io/checkpoint_internal.h"
 #include "tests/test_checkpoint.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 /* A new file (new inode): HDF5 keeps a failed-to-close corrupt file open and would match the inode. */
 static int copy_file(const char *src, const char *dst) {

@@ -9,7 +9,7 @@
 
 #include "io/data_convert.h"
 #include "tests/test_util.h"
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 typedef struct {
   const uint8_t *t;

@@ -8,7 +8,7 @@
 
 #include "io/dataset.h"
 #include "tests/test_util.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 enum { N = 501, VOCAB = 300, K = 7, LM_TOKENS = 5003, SEQ = 50 };
 

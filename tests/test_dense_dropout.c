@@ -14,7 +14,7 @@
 #include "tests/gradcheck.h"
 #include "tests/compare.h"
 #include "tests/test_util.h"
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 
 static const char *DOM = "dropout/3/ffn";

@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "tests/test_util.h"
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 int main(void) {
   static const uint32_t kat[3][10] = {

@@ -10,9 +10,10 @@
 #include "layers/model.h"
 #include "layers/vq.h"
 #include "trainer/bench_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/alloc.h"
+#include "trainer/base/check.h"
 #include "trainer/optim.h"
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 static double now_s(void) {
   struct timespec ts;

@@ -7,9 +7,9 @@
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/log.h"
 #include "trainer/train.h"
 
 #include <time.h>

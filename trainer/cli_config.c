@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trainer/check.h"
-#include "trainer/dist.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
 
 void lv_cli_config_init(lv_cli_config *a, int argc) {
   memset(a, 0, sizeof *a);

@@ -17,10 +17,10 @@
 
 #include "layers/model.h"
 #include "trainer/bench_internal.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 #include "trainer/train.h"
 
 /* V and K come from the dataset in `train`; bench has none: model.vocab_size / model.n_classes when

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "io/data_convert.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 typedef struct {
   const char *kind;

@@ -7,9 +7,9 @@
 
 #include "io/checkpoint.h"
 #include "io/dataset.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 typedef struct {
   int verify;      /* read every sample / token and check ids */

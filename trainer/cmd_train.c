@@ -5,10 +5,10 @@
 
 #include "io/config.h"
 #include "io/model_io.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 #include "trainer/placement.h"
 #include "trainer/signals.h"
 #include "trainer/train.h"

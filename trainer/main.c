@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 const lv_command lv_commands[] = {
     {"data", cmd_data, "convert raw data (listops, fashion-mnist, text, tsv) to an HDF5 dataset"},

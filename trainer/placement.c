@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/log.h"
 
 /* Ranks of one host (rank 0's view). */
 typedef struct {

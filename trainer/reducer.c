@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 #include "trainer/placement.h"
 
 typedef struct {
@@ -197,12 +197,12 @@ double reducer_finish(reducer *r) {
   return r->wait_s;
 }
 
-int reducer_shard(const reducer *r, red_range *out, int cap) {
+int reducer_shard(const reducer *r, lv_range *out, int cap) {
   int n = 0;
   for (int k = 1; k < r->nb && n < cap; k++) {
     size_t seg = (r->b[k].hi - r->b[k].lo) / (size_t)r->world;
     size_t lo = r->zero ? r->b[k].lo + (size_t)r->rank * seg : r->b[k].lo;
-    out[n++] = (red_range){lo, r->zero ? lo + seg : r->b[k].hi};
+    out[n++] = (lv_range){lo, r->zero ? lo + seg : r->b[k].hi};
   }
   return n;
 }

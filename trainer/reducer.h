@@ -20,11 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trainer/base/range.h"
+
 typedef struct reducer reducer;
 
-typedef struct {
-  size_t lo, hi; /* floats of the buffer */
-} red_range;
 
 /* Local (the thread starts here; call on every rank). n_grad/n_stat are the real element counts;
  * grads has reducer_grad_floats(n_grad, world) floats, stats reducer_stat_doubles(n_stat, world).
@@ -49,7 +48,7 @@ void reducer_grads_ready(reducer *r, size_t lo);
 double reducer_finish(reducer *r);
 
 /* This rank's shard (ZeRO-1): its segment of each gradient bucket. Returns the count; fills out[]. */
-int reducer_shard(const reducer *r, red_range *out, int cap);
+int reducer_shard(const reducer *r, lv_range *out, int cap);
 /* Collective. ZeRO-1: every rank's updated segments of `params` (same layout as the gradient part)
  * to every rank. */
 void reducer_allgather_params(reducer *r, float *params);

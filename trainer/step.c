@@ -9,12 +9,12 @@
 
 #include "io/model_io.h"
 #include "layers/vq.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/log.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/log.h"
 #include "trainer/optim.h"
 #include "trainer/placement.h"
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 #include "trainer/signals.h"
 #include "trainer/train.h"
 

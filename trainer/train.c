@@ -8,9 +8,10 @@
 #include <sys/stat.h>
 
 #include "io/model_io.h"
-#include "trainer/check.h"
-#include "trainer/dist.h"
-#include "trainer/log.h"
+#include "trainer/base/alloc.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/log.h"
 
 static void *alloc_z(size_t bytes) {
   void *p = calloc(1, bytes ? bytes : 1);

@@ -41,7 +41,7 @@ typedef struct {
 /* This rank's optimizer state (checkpointed): AdamW moments over the ranges it updates. */
 typedef struct {
   float *m, *v;              /* (n_moments) each */
-  red_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
+  lv_range shard[4096];     /* ranges this rank updates (ZeRO-1 segments, or all buckets) */
   size_t shard_off[4096];    /* offset of each range in m and v */
   int n_shard;
   size_t n_moments;

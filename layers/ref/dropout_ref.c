@@ -1,7 +1,7 @@
 /* Reference dropout: element (b, t, f) is dropped iff rng_uniform(stream(b), t*W + f) < p. */
 #include "layers/ref/dropout_ref.h"
 
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 static double factor(const dropout_cfg *c, int64_t b, int64_t t, int64_t f, int64_t W) {
   if (c->p == 0.0f) return 1.0;

@@ -1,7 +1,7 @@
 /* Reference embedding in double. */
 #include "layers/ref/embed_ref.h"
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void embed_forward_ref(double *x, const int32_t *tokens, const double *m, const double *W, int64_t BT, int64_t V,
                        int64_t D) {

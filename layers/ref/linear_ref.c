@@ -2,7 +2,7 @@
 #include "layers/ref/linear_ref.h"
 
 #include "layers/ref/act_ref.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 void linear_forward_ref(double *y, const double *x, const double *W, const double *b, double *pre,
                         const linear_desc *d) {

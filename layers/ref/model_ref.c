@@ -17,7 +17,7 @@
 #include "layers/ref/vq_attn_ref.h"
 #include "layers/ref/vq_ref.h"
 #include "layers/ref/xent_ref.h"
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 /* ---- allocation pool: every buffer of one evaluation, zeroed ---------------------------------- */
 typedef struct {

@@ -42,11 +42,6 @@ const char *lv_h5_errstr(void);
 #define CHECK_ALLOC(ptr) do { if ((ptr) == NULL) \
     lv_fail(LV_EXIT_FAIL, __FILE__, __LINE__, #ptr, "out of memory"); } while (0)
 
-#include <stddef.h>
-/* The allocator of every float arena (parameters, gradients, moments, activations, scratch):
- * 64-byte aligned, zeroed here so pages are first touched at setup, not in the step; dies (via
- * CHECK_ALLOC) if memory runs out. Release with free(). */
-float *lv_alloc_floats(size_t n);
 
 /* Our own fatal conditions come in two forms, by who knows:
  *

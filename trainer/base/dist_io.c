@@ -1,13 +1,13 @@
 /* Collective helpers for file I/O (see dist_io.h). */
-#include "trainer/dist_io.h"
+#include "trainer/base/dist_io.h"
 
 #include <mpi.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "trainer/check.h"
-#include "trainer/dist.h"
+#include "trainer/base/check.h"
+#include "trainer/base/dist.h"
 
 int dist_io_agree_error(int local_bad, char *err, size_t cap) {
   int world = dist_size(), me = local_bad ? dist_rank() : world, first = world;

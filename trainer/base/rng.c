@@ -1,4 +1,4 @@
-#include "trainer/rng.h"
+#include "trainer/base/rng.h"
 
 #include <math.h>
 

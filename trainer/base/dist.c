@@ -1,11 +1,11 @@
 /* MPI behind one boundary (see dist.h). */
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
 
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 static int g_rank = 0, g_size = 1;
 

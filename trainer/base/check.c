@@ -1,5 +1,5 @@
 /* Abort path shared by all check macros: report with the rank, then MPI_Abort. */
-#include "trainer/check.h"
+#include "trainer/base/check.h"
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 static int current_rank(void) {
   int init = 0, fin = 0, rank = 0;
@@ -118,12 +118,4 @@ const char *lv_h5_errstr(void) {
   strcpy(buf, "HDF5 error");
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, buf);
   return buf;
-}
-
-float *lv_alloc_floats(size_t n) {
-  float *p = NULL;
-  if (posix_memalign((void **)&p, 64, sizeof(float) * (n ? n : 1)) != 0) p = NULL;
-  CHECK_ALLOC(p);
-  memset(p, 0, sizeof(float) * n);
-  return p;
 }

@@ -1,11 +1,11 @@
-#include "trainer/log.h"
+#include "trainer/base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "trainer/dist.h"
+#include "trainer/base/dist.h"
 
 void log_info(const char *fmt, ...) {
   if (dist_rank() != 0) return;

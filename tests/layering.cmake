@@ -1,0 +1,3 @@
+# Code layout: no file includes across the layering rule (docs/code-layout.md).
+lv_script_test(layering layering.sh)
+set_tests_properties(layering PROPERTIES LABELS unit)
