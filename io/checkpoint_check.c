@@ -103,7 +103,7 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
       if (!*bad)
         snprintf(err, cap, "%s: %s%s%s%s cannot be read (checksum mismatch or truncated file: %s)", path,
                  k ? "optimizer tensor " : "tensor ", k ? kPrefix[k] + 11 : "", k ? " of " : "", t->name,
-                 lv_h5_detail());
+                 lv_h5_errstr());
       *bad = 1;
     } else {
       double s = 0;
@@ -126,7 +126,7 @@ static int check_file(hid_t file, const char *path, int part, int parts, lv_ckpt
   }
   meta->config_yaml = cfg;
   if (list(file, "/model", l) != 0 || l->n == 0) {
-    snprintf(err, cap, "%s: no tensors under /model (%s)", path, lv_h5_detail());
+    snprintf(err, cap, "%s: no tensors under /model (%s)", path, lv_h5_errstr());
     return 1;
   }
   int bad = 0;

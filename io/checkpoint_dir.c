@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/config.h" /* LV_PATH_MAX */
 #include "io/checkpoint_internal.h"
 #include "io/model_io.h"
 #include "trainer/base/check.h"
@@ -77,7 +78,7 @@ int lv_ckpt_list(const char *run_dir, char names[][LV_CKPT_NAME_MAX], int64_t *s
 }
 
 int lv_ckpt_latest(const char *run_dir, char *name, size_t cap) {
-  char path[4200], buf[LV_CKPT_NAME_MAX + 2] = "";
+  char path[LV_PATH_MAX], buf[LV_CKPT_NAME_MAX + 2] = "";
   snprintf(path, sizeof path, "%s/latest", run_dir);
   FILE *f = fopen(path, "r");
   if (!f) return 0;
@@ -90,7 +91,7 @@ int lv_ckpt_latest(const char *run_dir, char *name, size_t cap) {
 }
 
 void lv_ckpt_write_latest(const char *dir, const char *name) {
-  char path[4200], tmp[4300];
+  char path[LV_PATH_MAX], tmp[LV_PATH_MAX + sizeof ".tmp"];
   snprintf(path, sizeof path, "%s/latest", dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
@@ -120,12 +121,12 @@ static entry *candidates(const char *run_dir, int *n) {
       if (!found) log_warn("%s/latest names %s, which does not exist: ignoring the record", run_dir, latest);
     }
   }
-  dist_bcast_bytes(&cnt, sizeof cnt);
+  dist_bcast_from(&cnt, sizeof cnt, 0);
   if (!dist_is_root()) {
     e = malloc(sizeof(entry) * (size_t)(cnt > 0 ? cnt : 1));
     CHECK_ALLOC(e);
   }
-  if (cnt > 0) dist_bcast_bytes(e, sizeof(entry) * (size_t)cnt);
+  if (cnt > 0) dist_bcast_from(e, sizeof(entry) * (size_t)cnt, 0);
   *n = (int)cnt;
   return e;
 }
@@ -135,12 +136,12 @@ int lv_ckpt_find_resumable(const char *run_dir, char *path, size_t cap) {
   entry *e = candidates(run_dir, &n);
   int rc = n == 0 ? 1 : 2;
   for (int i = 0; i < n && rc != 0; i++) {
-    char p[4200], err[1024];
+    char p[LV_PATH_MAX], err[1024];
     snprintf(p, sizeof p, "%s/%s", run_dir, e[i].name);
     lv_ckpt_meta meta;
     int bad = lv_ckpt_check(p, dist_rank(), dist_size(), &meta, NULL, NULL, err, sizeof err);
     free((void *)meta.config_yaml);
-    if (!dist_io_agree_error(bad, err, sizeof err)) {
+    if (dist_first_error(bad, err, sizeof err, NULL) < 0) {
       snprintf(path, cap, "%s", p);
       rc = 0;
     } else if (dist_is_root()) {

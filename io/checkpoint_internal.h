@@ -18,6 +18,8 @@ typedef struct {
   size_t mem;
 } lv_ckpt_piece;
 
+/* Collective: 1 if every rank passes the same ranges (the moments are replicated: no ZeRO-1). */
+int lv_ckpt_ranges_replicated(const lv_range *ranges, int n_ranges);
 /* The pieces of tensor t covered by ranges (floats of the flat buffer; ranges[k] starts at
  * range_off[k] of the compact buffer), sorted by a. out needs n_ranges entries. Returns the count. */
 int lv_ckpt_pieces(const lv_tensor *t, const lv_range *ranges, const size_t *range_off, int n_ranges,

@@ -22,7 +22,7 @@ hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap) {
     return -1;
   }
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) snprintf(err, cap, "%s: cannot open as HDF5 (%s)", path, lv_h5_detail());
+  if (file < 0) snprintf(err, cap, "%s: cannot open as HDF5 (%s)", path, lv_h5_errstr());
   return file;
 }
 
@@ -128,7 +128,7 @@ int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, siz
     CHECK_ALLOC(*out);
     ok = np == 1 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0;
     if (!ok) snprintf(err, cap, "%s: /config cannot be read (checksum mismatch or truncated file: %s)", path,
-                      lv_h5_detail());
+                      lv_h5_errstr());
     if (sp >= 0) H5Sclose(sp);
   }
   if (t >= 0) H5Tclose(t);
@@ -210,7 +210,7 @@ static int read_meta(hid_t file, const char *path, const lv_layout *lay, lv_ckpt
   if (x.extra[0])
     snprintf(err, cap, "%s: has tensor %s, which the configured model does not have", path, x.extra);
   else
-    snprintf(err, cap, "%s: cannot list /model (%s)", path, lv_h5_detail());
+    snprintf(err, cap, "%s: cannot list /model (%s)", path, lv_h5_errstr());
   return 1;
 }
 
@@ -240,7 +240,7 @@ static int read_data(hid_t file, const char *path, const lv_layout *lay, float *
       float *dst = (s ? state : params) + t->offset;
       int owner = next_owner(&sh, t->numel);
       if (owner == sh.rank && !bad) bad = lv_model_read_tensor(file, path, t, dst, err, cap);
-      if (sh.world > 1) dist_io_bcast_from(dst, sizeof(float) * (size_t)t->numel, owner);
+      if (sh.world > 1) dist_bcast_from(dst, sizeof(float) * (size_t)t->numel, owner);
     }
   if (!m || !v) return bad;
   for (int k = 0; k < n_ranges; k++) { /* padding floats between tensors keep zero moments */
@@ -261,7 +261,7 @@ static int read_data(hid_t file, const char *path, const lv_layout *lay, float *
                         &stage_cap, err, cap);
       if (!rep || sh.world == 1) continue;
       int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, pc); /* the same on every rank */
-      for (int j = 0; j < np; j++) dist_io_bcast_from(dst + pc[j].mem, sizeof(float) * (size_t)(pc[j].b - pc[j].a), owner);
+      for (int j = 0; j < np; j++) dist_bcast_from(dst + pc[j].mem, sizeof(float) * (size_t)(pc[j].b - pc[j].a), owner);
     }
   free(stage);
   free(pc);
@@ -278,13 +278,11 @@ int lv_ckpt_read(const char *path, const lv_layout *lay, float *params, float *s
   char *cfg = NULL;
   lv_ckpt_meta got = {0};
   hid_t file = lv_ckpt_open_quiet(path, err, cap);
-  int bad = dist_io_agree_error(file < 0 || read_meta(file, path, lay, &got, &cfg, err, cap), err, cap);
+  int bad = dist_first_error(file < 0 || read_meta(file, path, lay, &got, &cfg, err, cap), err, cap, NULL) >= 0;
   if (!bad) {
-    uint64_t h = 1469598103934665603ull; /* the same ranges on every rank: moments replicated (no ZeRO) */
-    for (int k = 0; k < n_ranges; k++) h = ((h ^ ranges[k].lo) * 1099511628211ull ^ ranges[k].hi) * 1099511628211ull;
-    int rep = dist_all_equal_u64(h ^ (uint64_t)n_ranges);
+    int rep = lv_ckpt_ranges_replicated(ranges, n_ranges);
     bad = read_data(file, path, lay, params, state, m, v, ranges, range_off, n_ranges, rep, err, cap);
-    bad = dist_io_agree_error(bad, err, cap);
+    bad = dist_first_error(bad, err, cap, NULL) >= 0;
   }
   if (file >= 0) H5Fclose(file);
   H5Eset_auto2(H5E_DEFAULT, fn, cd);

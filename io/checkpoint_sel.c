@@ -3,6 +3,8 @@
 
 #include "io/checkpoint_internal.h"
 #include "trainer/base/check.h"
+#include "trainer/base/dist.h"
+#include "trainer/base/hash.h"
 
 int64_t lv_ckpt_chunk_floats = (int64_t)1 << 20;
 
@@ -87,4 +89,9 @@ int lv_ckpt_contiguous(const lv_ckpt_piece *p, int n, int64_t *base) {
   for (int i = 1; i < n; i++)
     if ((int64_t)p[i].mem - p[i].a != *base) return 0;
   return 1;
+}
+
+int lv_ckpt_ranges_replicated(const lv_range *ranges, int n_ranges) {
+  uint64_t h = lv_fnv1a(LV_FNV1A_INIT, &n_ranges, sizeof n_ranges);
+  return dist_all_equal_u64(lv_fnv1a(h, ranges, sizeof(lv_range) * (size_t)n_ranges));
 }

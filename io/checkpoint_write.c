@@ -6,12 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/config.h" /* LV_PATH_MAX */
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
 #include "io/model_io.h"
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/dist_io.h"
+#include "trainer/base/hash.h"
 
 typedef struct {
   hid_t file, gcpl, dxpl;
@@ -25,12 +27,6 @@ typedef struct {
 
 static int g_deflate = 0;
 void lv_ckpt_set_deflate(int level) { g_deflate = level < 0 ? 0 : level > 9 ? 9 : level; }
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-  const unsigned char *c = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-  return h;
-}
 
 /* Creates the missing groups on the way to h5path, tracking link creation order (spec order). */
 static void make_parents(hid_t file, const char *h5path, hid_t gcpl) {
@@ -150,7 +146,7 @@ static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
     struct tm tm;
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
   }
-  dist_bcast_bytes(created, sizeof created); /* attributes must be identical on every rank */
+  dist_bcast_from(created, sizeof created, 0); /* attributes must be identical on every rank */
   lv_h5_attr_fixed_str(file, "format", LV_CKPT_FORMAT);
   lv_attr_write_i64(file, "format_version", LV_CKPT_VERSION);
   lv_attr_write_i64(file, "step", meta->step);
@@ -166,9 +162,7 @@ static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
 /* Are the ranges the same on every rank (replicated moments), and do they cover what they must? */
 static int check_ranges(const lv_layout *lay, const lv_range *ranges, int n_ranges, lv_ckpt_piece *pc,
                         const size_t *range_off) {
-  uint64_t h = fnv(1469598103934665603ull, &n_ranges, sizeof n_ranges);
-  for (int k = 0; k < n_ranges; k++) h = fnv(h, &ranges[k], sizeof ranges[k]);
-  int replicated = dist_all_equal_u64(h);
+  int replicated = lv_ckpt_ranges_replicated(ranges, n_ranges);
   int64_t have[2] = {0, 0}; /* floats of trained tensors covered here; their total */
   for (int i = 0; i < lay->n_params; i++) {
     int np = lv_ckpt_pieces(&lay->params[i], ranges, range_off, n_ranges, pc);
@@ -194,7 +188,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   double t_start = MPI_Wtime();
   int64_t mv[7] = {meta->step, meta->samples_seen, (int64_t)meta->seed, meta->world_size, meta->zero,
                    meta->restart_count, g_deflate};
-  if (!dist_all_equal_u64(fnv(1469598103934665603ull, mv, sizeof mv)))
+  if (!dist_all_equal_u64(lv_fnv1a(LV_FNV1A_INIT, mv, sizeof mv)))
     DIE("%s: the checkpoint metadata (step, samples_seen, ...) differs between ranks", path);
   wctx w = {.deflate = g_deflate, .rank = dist_rank(), .world = dist_size()};
   size_t max_pieces = (size_t)n_ranges + 1;
@@ -205,7 +199,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   int replicated = check_ranges(lay, ranges, n_ranges, w.pc, range_off);
   char *yaml = dist_io_bcast_str(meta->config_yaml ? meta->config_yaml : "");
 
-  char tmp[4200];
+  char tmp[LV_PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   hid_t fapl, fcpl;
   CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));

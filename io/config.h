@@ -11,7 +11,7 @@
  * the caller decides to exit with LV_EXIT_USAGE (trainer/check.h).
  *
  * The struct holds no pointers (strings are fixed arrays), so it can be copied with `=`, compared
- * key by key, and broadcast as bytes (dist_bcast_bytes). Field names are the key names: the key
+ * key by key, and broadcast as bytes (dist_bcast_from). Field names are the key names: the key
  * `train.lr` is `cfg.train.lr`.
  */
 #ifndef LONGVQ_CONFIG_H
@@ -22,14 +22,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "layers/params.h" /* lv_mode, norm_kind */
+
 /* Room for a path or glob including the terminating NUL; longer values are an error. */
 #define LV_CONFIG_PATH_MAX 4096
+/* Room for a path the program derives from a given one: a directory plus one of our file names
+ * (ckpt_00000012.h5, metrics.jsonl, ...), a shard suffix, or ".tmp". */
+#define LV_PATH_MAX (LV_CONFIG_PATH_MAX + 256)
 /* Room for a short name (split names, run name). */
 #define LV_CONFIG_NAME_MAX 256
 
 /* Enum keys: the numeric values are the positions of the names in the key table's choices. */
-typedef enum { LV_MODE_ENCODER = 0, LV_MODE_DECODER = 1 } lv_mode;
-typedef enum { LV_NORM_LAYERNORM = 0, LV_NORM_RMSNORM = 1, LV_NORM_SCALENORM = 2 } lv_norm;
 typedef enum { LV_SCHEDULE_LINEAR = 0, LV_SCHEDULE_COSINE = 1 } lv_schedule;
 typedef enum { LV_NONFINITE_STOP = 0, LV_NONFINITE_SKIP = 1 } lv_nonfinite;
 typedef enum { LV_PROGRESS_AUTO = 0, LV_PROGRESS_ON = 1, LV_PROGRESS_OFF = 2 } lv_progress;
@@ -42,7 +45,7 @@ typedef struct lv_config {
     int64_t ffn_dim;              /* 0 = 2 * d_model */
     int64_t n_layers;
     bool prenorm;
-    lv_norm norm;
+    norm_kind norm;
     double dropout, hidden_dropout;
     bool tie_embeddings;
     double commit_weight, codebook_decay;

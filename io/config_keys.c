@@ -18,7 +18,7 @@
 #include "trainer/base/check.h"
 
 /* Enum fields are written through an int pointer; make sure that is their size. */
-_Static_assert(sizeof(lv_mode) == sizeof(int) && sizeof(lv_norm) == sizeof(int) &&
+_Static_assert(sizeof(lv_mode) == sizeof(int) && sizeof(norm_kind) == sizeof(int) &&
                sizeof(lv_schedule) == sizeof(int) && sizeof(lv_nonfinite) == sizeof(int) &&
                sizeof(lv_progress) == sizeof(int), "enum keys are stored as int");
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "io/config.h" /* LV_PATH_MAX */
 #include "io/data_convert.h"
 #include "trainer/base/check.h"
 #include "trainer/base/log.h"
@@ -79,7 +80,7 @@ static uint8_t *read_idx(const char *path, uint32_t magic, int ndims, int64_t *c
 
 static void load_pair(const char *dir, const char *prefix, uint8_t **img, int32_t **lbl, int64_t *n,
                       char *sources, size_t cap) {
-  char ip[4096], lp[4096];
+  char ip[LV_PATH_MAX], lp[LV_PATH_MAX];
   snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
   snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
   size_t len = strlen(sources);

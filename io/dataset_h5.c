@@ -7,26 +7,13 @@
 
 #include "io/dataset_internal.h"
 
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  /* Walking upward, entry 0 is where the error started: the most specific message. */
-  if (n == 0) snprintf(data, 512, "%s", e->desc ? e->desc : "HDF5 error");
-  return 0;
-}
-
-const char *lv_h5_detail(void) {
-  static char buf[512];
-  strcpy(buf, "HDF5 error");
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
-  return buf;
-}
-
 _Noreturn void lv_h5_input_fail(const char *file, int line, const char *path, const char *fmt, ...) {
   char what[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  lv_failf(LV_EXIT_USAGE, file, line, "%s: %s: %s", path, what, lv_h5_detail());
+  lv_failf(LV_EXIT_USAGE, file, line, "%s: %s: %s", path, what, lv_h5_errstr());
 }
 
 void lv_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

@@ -19,8 +19,6 @@
     lv_h5_input_fail(__FILE__, __LINE__, path, __VA_ARGS__); } while (0)
 _Noreturn void lv_h5_input_fail(const char *file, int line, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* The innermost (most specific) message on the HDF5 error stack. */
-const char *lv_h5_detail(void);
 /* Stop HDF5 from printing its error stack: we print one line ourselves. Process-wide. */
 void lv_h5_quiet(void);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/config.h" /* LV_PATH_MAX */
 #include "io/dataset_internal.h"
 #include "trainer/base/log.h"
 
@@ -159,7 +160,7 @@ void lv_dataset_write(const char *out, int n_shards, int force, const lv_dataset
                       const lv_split_data *splits) {
   if (n_shards < 1 || n_shards > 99999) DIE_INPUT("--shards %d: must be in [1, 99999]", n_shards);
   validate(m, n_shards, n_splits, splits);
-  char name[4096], tmp[4200];
+  char name[LV_PATH_MAX], tmp[LV_PATH_MAX + sizeof ".tmp"];
   for (int k = 0; k < n_shards; k++) { /* refuse before writing anything */
     lv_dataset_shard_name(name, sizeof name, out, k, n_shards);
     if (!force && access(name, F_OK) == 0) DIE_INPUT("%s: exists (use --force to overwrite)", name);

@@ -1,3 +1,4 @@
+#include "io/config.h" /* LV_PATH_MAX */
 #include "io/model_io.h"
 
 #include <fcntl.h>
@@ -69,7 +70,7 @@ int lv_h5_read_quiet(hid_t ds, hid_t mem_space, hid_t file_space, float *data, c
   herr_t r = H5Dread(ds, H5T_NATIVE_FLOAT, mem_space, file_space, H5P_DEFAULT, data);
   if (r < 0)
     snprintf(err, cap, "%s: %s%s cannot be read (checksum mismatch or truncated file: %s)", fname, what, t->name,
-             lv_h5_detail());
+             lv_h5_errstr());
   H5Eset_auto2(H5E_DEFAULT, fn, cd);
   return r < 0 ? 1 : 0;
 }
@@ -104,7 +105,7 @@ static void write_tensor(hid_t file, hid_t lcpl, const lv_tensor *t, const float
 
 void lv_model_save(const char *path, const lv_layout *lay, const float *params, const float *state,
                    const char *config_yaml, int64_t step) {
-  char tmp[4200];
+  char tmp[LV_PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
   hid_t file, lcpl;
   CHECK_H5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));

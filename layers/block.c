@@ -61,7 +61,7 @@ void lv_block_forward(lv_model *m, int i, const float *params, const lv_batch *b
   const lv_layer_offsets *off = &m->lay->layer[i];
   lv_layer_act *A = &m->la[i];
   const int64_t BT = m->BT, D = d->D, Z = d->Z, E = d->E, F = d->F, M = m->M;
-  const norm_kind nk = (norm_kind)d->norm;
+  const norm_kind nk = d->norm;
   const float *cb = m->cb + (size_t)i * (size_t)(d->S * Z);
   char dom[64];
   dropout_cfg dc;
@@ -140,7 +140,7 @@ void lv_block_backward(lv_model *m, int i, const float *params, float *grads, co
   const lv_layer_act *A = &m->la[i];
   const lv_layer_grad *g = &m->lg;
   const int64_t BT = m->BT, D = d->D, Z = d->Z, E = d->E, F = d->F, M = m->M;
-  const norm_kind nk = (norm_kind)d->norm;
+  const norm_kind nk = d->norm;
   const float *cb = m->cb + (size_t)i * (size_t)(d->S * Z);
   char dom[64];
   dropout_cfg dc;

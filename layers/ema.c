@@ -20,6 +20,7 @@
 
 #include "layers/act.h"
 #include "trainer/base/check.h"
+#include "trainer/base/range.h"
 
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
@@ -70,7 +71,6 @@ static inline vf v_sigmoid(vf a) {
   return a;
 }
 
-static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
 static void check_sizes(int64_t B, int64_t L, int64_t D, int64_t N) {
   if (B < 1 || L < 1 || D < 1 || N < 1)
@@ -79,7 +79,7 @@ static void check_sizes(int64_t B, int64_t L, int64_t D, int64_t N) {
 }
 
 size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
-  int64_t ndir = bidir ? 2 : 1, nc = (L + T - 1) / T, Dp = round_up(D, VL);
+  int64_t ndir = bidir ? 2 : 1, nc = (L + T - 1) / T, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL);
   return (size_t)(B * L * D + B * nc * ndir * N * Dp);
 }
 
@@ -89,7 +89,7 @@ size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
  * pass and reused by the second (the silu' with its exp costs ~15% of the backward; the extra
  * store and load cost less). The forward pass uses only the params. */
 size_t ema_scratch_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
-  int64_t ndir = bidir ? 2 : 1, Dp = round_up(D, VL);
+  int64_t ndir = bidir ? 2 : 1, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL);
   return (size_t)(2 * ndir * N * Dp + B * ndir * 3 * N * Dp + B * N * Dp + B * Dp + (bidir ? B * L * D : 0));
 }
 
@@ -183,7 +183,7 @@ void ema_forward(float *out, const float *x, const float *delta, const float *al
                  const float *gamma, const float *omega, float *saved, float *scratch,
                  int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
   check_sizes(B, L, D, N);
-  const int64_t ndir = bidir ? 2 : 1, Dp = round_up(D, VL), nblk = Dp / VL;
+  const int64_t ndir = bidir ? 2 : 1, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL), nblk = Dp / VL;
   float *phiT = scratch, *qT = scratch + ndir * N * Dp;
   float *pre = saved, *bnd = saved + B * L * D;
   prep_params(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
@@ -304,7 +304,7 @@ void ema_backward(float *dx, float *ddelta, float *dalpha, float *dbeta, float *
                   const float *beta, const float *gamma, const float *omega, const float *saved,
                   float *scratch, int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
   check_sizes(B, L, D, N);
-  const int64_t ndir = bidir ? 2 : 1, Dp = round_up(D, VL), nblk = Dp / VL;
+  const int64_t ndir = bidir ? 2 : 1, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL), nblk = Dp / VL;
   float *phiT = scratch, *qT = phiT + ndir * N * Dp, *acc = qT + ndir * N * Dp;
   float *lamst = acc + B * ndir * 3 * N * Dp, *dom = lamst + B * N * Dp, *dys = dom + B * Dp;
   const float *pre = saved, *bnd = saved + B * L * D;

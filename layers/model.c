@@ -13,6 +13,7 @@
 #include "layers/xent.h"
 #include "trainer/base/alloc.h"
 #include "trainer/base/check.h"
+#include "trainer/base/range.h"
 
 /* Cursor over an arena: carve() hands out 64-byte aligned slices; with base == NULL it only counts,
  * so the same code is the memory plan (pure) and the allocation. */
@@ -23,7 +24,7 @@ typedef struct {
 
 static float *carve(cursor *c, size_t n) {
   float *p = c->base ? c->base + c->used : NULL;
-  c->used += (n + 15) / 16 * 16;
+  c->used += lv_round_up(n, 16);
   return p;
 }
 
@@ -148,7 +149,7 @@ static size_t carve_grads(const lv_dims *d, int64_t B, int64_t L, float *base, l
 static size_t scratch_floats(const lv_dims *d, int64_t B, int64_t L) {
   size_t s = ema_scratch_floats(B, L, d->D, d->N, !d->decoder);
   s = max_sz(s, vq_scratch_floats(B * L, d->S));
-  s = max_sz(s, vq_attn_scratch_floats(B, L, d->C, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER));
+  s = max_sz(s, vq_attn_scratch_floats(B, L, d->C, d->E, d->S, d->decoder ? LV_MODE_DECODER : LV_MODE_ENCODER));
   if (!d->decoder) s = max_sz(s, head_scratch_floats(B, d->D));
   return s;
 }
@@ -232,7 +233,7 @@ lv_model *lv_model_create(const lv_layout *lay, int64_t B, int64_t L, const dnn_
   proj_plans(pp, m);
   for (int j = 0; j < LV_N_PROJ; j++) linear_plan_init(pp[j], ctx, pd[j]);
   vq_plan_init(&m->vq, ctx, BT, d->Z, d->S);
-  vq_attn_plan_init(&m->attn, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER);
+  vq_attn_plan_init(&m->attn, ctx, B, L, d->C, d->Z, d->E, d->S, d->decoder ? LV_MODE_DECODER : LV_MODE_ENCODER);
   if (d->decoder)
     lm_head_plan_init(&m->lm, ctx, BT, d->D, d->V);
   else
@@ -295,7 +296,7 @@ void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const
   for (int i = 0; i < d->n_layers; i++)
     lv_block_forward(m, i, params, b, o, st, n_s, key_sums, i + 1 < d->n_layers ? m->la[i + 1].x : m->x_out);
   if (d->prenorm)
-    norm_forward((norm_kind)d->norm, m->xf, m->x_out, params + lay->final_norm_w,
+    norm_forward(d->norm, m->xf, m->x_out, params + lay->final_norm_w,
                  lay->final_norm_b == SIZE_MAX ? NULL : params + lay->final_norm_b, m->ff_saved, BT, D);
   xent_stats xs;
   if (d->decoder) {
@@ -346,7 +347,7 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
   const size_t layers_end = layer_end_offset(lay, d->n_layers - 1);
   if (d->prenorm) {
     memset(other, 0, nd);
-    norm_backward((norm_kind)d->norm, other, grads + lay->final_norm_w,
+    norm_backward(d->norm, other, grads + lay->final_norm_w,
                   lay->final_norm_b == SIZE_MAX ? NULL : grads + lay->final_norm_b, cur, m->x_out,
                   params + lay->final_norm_w, m->ff_saved, BT, D);
     float *t = cur;

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Same values as the config's lv_norm (io/config.h). */
+/* The norm kind: the config's model.norm and lv_dims.norm are of this type. */
 typedef enum { NORM_LAYERNORM = 0, NORM_RMSNORM = 1, NORM_SCALENORM = 2 } norm_kind;
 
 #define NORM_EPS 1e-5

@@ -44,11 +44,11 @@ static size_t add(table *tb, lv_init init, double std, int decay, int64_t d0, in
 /* Norm parameters of kind dims->norm under prefix; writes offsets (SIZE_MAX if absent). */
 static void add_norm(table *tb, const lv_dims *d, const char *prefix, size_t *w, size_t *b) {
   *w = *b = SIZE_MAX;
-  if (d->norm == 2) {
+  if (d->norm == NORM_SCALENORM) {
     *w = add(tb, INIT_ONE, 0, 0, 1, 0, "%s.scale", prefix);
   } else {
     *w = add(tb, INIT_ONE, 0, 0, d->D, 0, "%s.weight", prefix);
-    if (d->norm == 0) *b = add(tb, INIT_ZERO, 0, 0, d->D, 0, "%s.bias", prefix);
+    if (d->norm == NORM_LAYERNORM) *b = add(tb, INIT_ZERO, 0, 0, d->D, 0, "%s.bias", prefix);
   }
 }
 

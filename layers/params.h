@@ -9,11 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layers/norm.h"
+
+/* Encoder (bidirectional EMA, classification) or decoder (causal LM): the config's model.mode, the
+ * attention's mask. */
+typedef enum { LV_MODE_ENCODER = 0, LV_MODE_DECODER = 1 } lv_mode;
+
 /* Sizes of the model, fixed at build time of the layout (from config + dataset). */
 typedef struct {
   int decoder;          /* 0 = encoder (bidirectional EMA, classification), 1 = decoder (causal LM) */
   int prenorm;          /* 1 = norm before each block (+ final_norm), 0 = after */
-  int norm;             /* 0 layernorm, 1 rmsnorm, 2 scalenorm (same values as lv_norm) */
+  norm_kind norm;
   int tie_embeddings;   /* decoder: LM head is embed.weight */
   int far_attention;
   int64_t V, K;         /* vocab size, classes (encoder) */

@@ -9,8 +9,8 @@
 
 static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, vq_attn_mode mode) {
-  const int64_t BT = B * L, G = BT / C, W = mode == VQ_ATTN_DECODER ? 2 * C : C;
+vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, lv_mode mode) {
+  const int64_t BT = B * L, G = BT / C, W = mode == LV_MODE_DECODER ? 2 * C : C;
   vqa_layout y;
   size_t o = 0;
   y.lg = o; o += up16((size_t)(BT * W));
@@ -29,18 +29,18 @@ vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, 
 
 size_t vq_attn_saved_floats(int64_t B, int64_t L) { return (size_t)(2 * B * L); }
 
-size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, vq_attn_mode mode) {
+size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, lv_mode mode) {
   return vqa_layout_of(B, L, C, E, S, mode).total;
 }
 
 void vq_attn_plan_init(vq_attn_plan *p, const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E,
-                       int64_t S, vq_attn_mode mode) {
+                       int64_t S, lv_mode mode) {
   if (B < 1 || L < 1 || C < 1 || Z < 1 || E < 1 || S < 1 || L % C)
     DIE("vq_attn_plan_init: bad sizes B %lld L %lld C %lld Z %lld E %lld S %lld (L must be a multiple of C)",
         (long long)B, (long long)L, (long long)C, (long long)Z, (long long)E, (long long)S);
-  if (mode != VQ_ATTN_ENCODER && mode != VQ_ATTN_DECODER) DIE("vq_attn_plan_init: bad mode %d", (int)mode);
+  if (mode != LV_MODE_ENCODER && mode != LV_MODE_DECODER) DIE("vq_attn_plan_init: bad mode %d", (int)mode);
   memset(p, 0, sizeof *p);
-  const int dec = mode == VQ_ATTN_DECODER;
+  const int dec = mode == LV_MODE_DECODER;
   const int64_t BT = B * L, G = BT / C, W = dec ? 2 * C : C;
   p->B = B; p->L = L; p->C = C; p->Z = Z; p->E = E; p->S = S;
   p->NC = L / C; p->G = G; p->W = W; p->mode = mode;
@@ -173,7 +173,7 @@ void vqa_far_stats(const vq_attn_plan *p, float *sc, const int32_t *code, const 
       for (int64_t e = 0; e < E; e++) ws[e] += vj[e];
     }
   }
-  const int kind = p->mode == VQ_ATTN_DECODER ? VQA_BEFORE_PREV : VQA_OTHERS;
+  const int kind = p->mode == LV_MODE_DECODER ? VQA_BEFORE_PREV : VQA_OTHERS;
   vqa_chunk_sums(sc + y.u, wst, p->B, p->NC, S * E, kind);
   vqa_chunk_sums(sc + y.cnt, cntw, p->B, p->NC, S, kind);
 }
@@ -183,7 +183,7 @@ void vqa_logits(const vq_attn_plan *p, const dnn_ctx *ctx, float *sc, const floa
   const int64_t C = p->C, Z = p->Z, W = p->W;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, p->E, p->S, p->mode);
   float *lg = sc + y.lg;
-  const int64_t own = p->mode == VQ_ATTN_DECODER ? C : 0;
+  const int64_t own = p->mode == LV_MODE_DECODER ? C : 0;
   mm_exec(&p->lg_own, ctx, lg + own, q, k_hat, NULL);
   if (p->lg_prev.prim) mm_exec(&p->lg_prev, ctx, lg + C * W, q + C * Z, k_hat, NULL);
   if (far) mm_exec(&p->qc, ctx, sc + y.qc, q, cb, NULL);
@@ -238,7 +238,7 @@ double vqa_dot(const float *a, const float *b, int64_t n) {
 void vqa_probs(const vq_attn_plan *p, float *sc, float *saved, const uint8_t *m, const float *rpb, int far,
                int forward) {
   const int64_t C = p->C, S = p->S, W = p->W, NC = p->NC, G = p->G, BT = p->B * p->L;
-  const int dec = p->mode == VQ_ATTN_DECODER;
+  const int dec = p->mode == LV_MODE_DECODER;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, p->E, S, p->mode);
   float *lg = sc + y.lg, *qc = sc + y.qc;
   const float *cnt = sc + y.cnt;
@@ -313,7 +313,7 @@ void vq_attn_forward(const vq_attn_plan *p, const dnn_ctx *ctx, float *O, float 
                      const float *rel_pos_bias, const float *cb, float *scratch, int far) {
   const int64_t C = p->C, E = p->E, W = p->W;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, p->S, p->mode);
-  const int64_t own = p->mode == VQ_ATTN_DECODER ? C : 0;
+  const int64_t own = p->mode == LV_MODE_DECODER ? C : 0;
   vqa_logits(p, ctx, scratch, q, k_hat, cb, far);
   if (far) vqa_far_stats(p, scratch, code, v, m);
   vqa_probs(p, scratch, saved, m, rel_pos_bias, far, 1);

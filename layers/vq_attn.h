@@ -37,15 +37,15 @@
 #include <stdint.h>
 
 #include "layers/dnn.h"
+#include "layers/params.h" /* lv_mode */
 
-typedef enum { VQ_ATTN_ENCODER = 0, VQ_ATTN_DECODER = 1 } vq_attn_mode;
 
 typedef struct {
   int64_t B, L, C, Z, E, S;
   int64_t NC;   /* chunks per sequence, L / C */
   int64_t G;    /* chunks in the batch, B * NC */
   int64_t W;    /* width of a chunk's near-logit row: C (encoder) or 2C (decoder: [chunk n-1 | chunk n]) */
-  vq_attn_mode mode;
+  lv_mode mode;
   /* forward */
   mm_plan qc;                  /* q (BT, Z) Cb^T -> (BT, S) */
   mm_plan lg_own, lg_prev;     /* Q_n K_n^T -> logits[:, own];  Q_n K_{n-1}^T -> logits[:, 0:C] (decoder) */
@@ -64,7 +64,7 @@ typedef struct {
 /* L must be a positive multiple of C. Plans that would be empty (decoder prev-chunk plans when the
  * batch holds a single chunk) are left unset. */
 void vq_attn_plan_init(vq_attn_plan *p, const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E,
-                       int64_t S, vq_attn_mode mode);
+                       int64_t S, lv_mode mode);
 void vq_attn_plan_free(vq_attn_plan *p);
 
 /* Saved state written by forward, read by backward: per row the max M_t and the normalizer Z_t
@@ -75,7 +75,7 @@ size_t vq_attn_saved_floats(int64_t B, int64_t L);
  * + 2 G S E (per-chunk value sums / far-set sums) + 2 G S (counts) + 4 G C (bias-gradient partials,
  * G 2C doubles) + 2C, each segment rounded up to 16 floats; G = BL / C chunks. G S E = BT S E / C:
  * with C = 128, S = 64, E = 256 that is 128 floats per token. Must be 8-byte aligned. */
-size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, vq_attn_mode mode);
+size_t vq_attn_scratch_floats(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, lv_mode mode);
 /* FLOPs of the matmuls of one forward / backward call (for benchmarks). */
 double vq_attn_forward_flops(const vq_attn_plan *p, int far);
 double vq_attn_backward_flops(const vq_attn_plan *p, int far);

@@ -17,7 +17,7 @@
 
 void vqa_softmax_grads(const vq_attn_plan *p, float *sc, const float *dO, const float *O, int far) {
   const int64_t C = p->C, E = p->E, S = p->S, W = p->W, NC = p->NC, G = p->G;
-  const int dec = p->mode == VQ_ATTN_DECODER;
+  const int dec = p->mode == LV_MODE_DECODER;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
   const float *P = sc + y.lg, *rho = sc + y.qc, *cnt = sc + y.cnt;
   float *dl = sc + y.dl, *da = sc + y.da;
@@ -55,7 +55,7 @@ void vqa_far_spread(const vq_attn_plan *p, float *dv, float *sc, const int32_t *
   const int64_t C = p->C, E = p->E, S = p->S, G = p->G;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
   float *u = sc + y.u;
-  vqa_chunk_sums(u, sc + y.wst, p->B, p->NC, S * E, p->mode == VQ_ATTN_DECODER ? VQA_AFTER_NEXT : VQA_OTHERS);
+  vqa_chunk_sums(u, sc + y.wst, p->B, p->NC, S * E, p->mode == LV_MODE_DECODER ? VQA_AFTER_NEXT : VQA_OTHERS);
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < G; g++) {
     const float *h = u + g * S * E;
@@ -73,7 +73,7 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
                       const int32_t *code, const float *v, const uint8_t *m, const float *rel_pos_bias,
                       const float *cb, const float *O, const float *saved, float *scratch, int far) {
   const int64_t C = p->C, Z = p->Z, E = p->E, S = p->S, W = p->W, G = p->G;
-  const int dec = p->mode == VQ_ATTN_DECODER;
+  const int dec = p->mode == LV_MODE_DECODER;
   const int64_t own = dec ? C : 0;
   const vqa_layout y = vqa_layout_of(p->B, p->L, C, E, S, p->mode);
   float *P = scratch + y.lg, *dl = scratch + y.dl, *rho = scratch + y.qc, *da = scratch + y.da;

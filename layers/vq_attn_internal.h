@@ -28,7 +28,7 @@ typedef struct {
   size_t total;
 } vqa_layout;
 
-vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, vq_attn_mode mode);
+vqa_layout vqa_layout_of(int64_t B, int64_t L, int64_t C, int64_t E, int64_t S, lv_mode mode);
 
 /* Which chunks of a sequence form the far set, for chunk_sums. */
 enum {

@@ -6,16 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
 #include "trainer/reducer.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv) {
   dist_init(&argc, &argv);
@@ -42,9 +36,9 @@ int main(int argc, char **argv) {
     /* plain */
     MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     dist_barrier();
-    double t0 = now_s();
+    double t0 = lv_now_s();
     for (int it = 0; it < iters; it++) MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    double tp = (now_s() - t0) / iters;
+    double tp = (lv_now_s() - t0) / iters;
     /* bucketed */
     reducer *r = reducer_create(buf, n, stats, 16, (size_t)(bucket_mb * 1048576.0 / 4.0), 0, 1);
     reducer_begin(r);
@@ -52,14 +46,14 @@ int main(int argc, char **argv) {
     reducer_grads_ready(r, 0);
     reducer_finish(r);
     dist_barrier();
-    t0 = now_s();
+    t0 = lv_now_s();
     for (int it = 0; it < iters; it++) {
       reducer_begin(r);
       reducer_stats_ready(r);
       reducer_grads_ready(r, 0);
       reducer_finish(r);
     }
-    double tb = (now_s() - t0) / iters;
+    double tb = (lv_now_s() - t0) / iters;
     reducer_free(r);
     free(stats);
     double bytes = 4.0 * (double)n;

@@ -13,20 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io/checkpoint.h"
 #include "layers/params.h"
 #include "trainer/base/check.h"
+#include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
 #include "trainer/reducer.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void drop_cache(const char *path) {
   int fd = open(path, O_RDONLY);
@@ -52,7 +46,7 @@ static void plain(const char *path, size_t bytes, double *t) {
   char *src = malloc(cycle + block);
   CHECK_ALLOC(src);
   for (size_t i = 0; i < cycle + block; i++) src[i] = (char)(i * 2654435761u >> 13);
-  double t0 = now();
+  double t0 = lv_now_s();
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) DIE("%s: cannot create", path);
   for (size_t done = 0; done < bytes;) {
@@ -62,16 +56,16 @@ static void plain(const char *path, size_t bytes, double *t) {
     done += (size_t)w;
   }
   if (fsync(fd) != 0 || close(fd) != 0) DIE("%s: fsync failed", path);
-  t[0] = now() - t0;
+  t[0] = lv_now_s() - t0;
   drop_cache(path);
   char *buf = malloc(block);
   CHECK_ALLOC(buf);
-  t0 = now();
+  t0 = lv_now_s();
   fd = open(path, O_RDONLY);
   while (read(fd, buf, block) > 0) {
   }
   close(fd);
-  t[1] = now() - t0;
+  t[1] = lv_now_s() - t0;
   free(buf);
   free(src);
 }
@@ -136,16 +130,16 @@ int main(int argc, char **argv) {
     lv_ckpt_meta meta = {1, 8, 1, W, (int)zero, 0, "bench: true\n"};
     if (dist_is_root()) unlink(path), unlink(pplain), sync(); /* start clean: no writeback of earlier files */
     dist_barrier();
-    double t0 = now();
+    double t0 = lv_now_s();
     lv_ckpt_write(path, &lay, params, state, m, v, ranges, off, n, &meta);
-    double tw = now() - t0;
+    double tw = lv_now_s() - t0;
     mb = file_mb(path);
     if (dist_is_root()) drop_cache(path);
     dist_barrier();
-    t0 = now();
+    t0 = lv_now_s();
     int bad = lv_ckpt_read(path, &lay, params, state, m, v, ranges, off, n, &meta, err, sizeof err);
     dist_barrier();
-    double tr = now() - t0;
+    double tr = lv_now_s() - t0;
     if (bad) DIE("%s", err);
     free((void *)meta.config_yaml);
     double tp[2] = {0, 0};

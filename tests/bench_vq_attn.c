@@ -63,8 +63,8 @@ int main(int argc, char **argv) {
       if (T % L) continue;
       const int64_t B = T / L;
       vq_attn_plan p;
-      vq_attn_plan_init(&p, &ctx, B, L, C, Z, E, S, (vq_attn_mode)mode);
-      float *sc = malloc(sizeof(float) * vq_attn_scratch_floats(B, L, C, E, S, (vq_attn_mode)mode));
+      vq_attn_plan_init(&p, &ctx, B, L, C, Z, E, S, (lv_mode)mode);
+      float *sc = malloc(sizeof(float) * vq_attn_scratch_floats(B, L, C, E, S, (lv_mode)mode));
       float *saved = malloc(sizeof(float) * vq_attn_saved_floats(B, L));
       CHECK_ALLOC(sc);
       /* warm-up, then timed repeats */

@@ -12,6 +12,7 @@
 #include "io/checkpoint_internal.h"
 #include "tests/test_checkpoint.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/hash.h"
 
 /* A new file (new inode): HDF5 keeps a failed-to-close corrupt file open and would match the inode. */
 static int copy_file(const char *src, const char *dst) {
@@ -138,9 +139,7 @@ static int make_damaged(int k, const char *good, const char *out) {
 }
 
 static int same_on_all_ranks(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return dist_all_equal_u64(h);
+  return dist_all_equal_u64(lv_fnv1a(LV_FNV1A_INIT, s, strlen(s)));
 }
 
 int ck_corruption_suite(const char *dir) {
@@ -172,7 +171,7 @@ int ck_corruption_suite(const char *dir) {
       made = make_damaged(k, orig, bad30) == 0;
       lv_ckpt_write_latest(d, "ckpt_00000050.h5"); /* names a file that does not exist */
     }
-    dist_bcast_bytes(&made, sizeof made);
+    dist_bcast_from(&made, sizeof made, 0);
     EXPECT(made, "%s: could not make the damaged file", kDamage[k].what);
     int64_t r = ck_read_verify(&c, bad30, 30, err, sizeof err);
     EXPECT(r == -1 && strstr(err, kDamage[k].expect) && strstr(err, bad30), "%s: read gives %lld '%s', want '%s'",

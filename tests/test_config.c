@@ -93,7 +93,7 @@ static void test_defaults(void) {
   EXPECT(c.model.mode == LV_MODE_ENCODER && c.model.d_model == 128 && c.model.z_dim == 64, "model dims");
   EXPECT(c.model.v_dim == 256 && c.model.ema_dim == 16 && c.model.codebook_size == 64, "model dims");
   EXPECT(c.model.chunk_size == 128 && c.model.ffn_dim == 0 && c.model.n_layers == 2, "model dims");
-  EXPECT(c.model.prenorm && c.model.norm == LV_NORM_LAYERNORM && c.model.tie_embeddings, "model flags");
+  EXPECT(c.model.prenorm && c.model.norm == NORM_LAYERNORM && c.model.tie_embeddings, "model flags");
   EXPECT(c.model.dropout == 0 && c.model.hidden_dropout == 0 && c.model.far_attention, "model dropout");
   EXPECT(c.model.commit_weight == 1e-4 && c.model.codebook_decay == 0.99, "model vq");
   EXPECT(c.model.vocab_size == 0 && c.model.n_classes == 0, "from dataset");
@@ -146,7 +146,7 @@ static void test_load_values(void) {
   int n = load_yaml(&c, yaml, &msgs);
   EXPECT(n == 0, "errors %d: %s", n, msgs);
   free(msgs);
-  EXPECT(c.model.mode == LV_MODE_DECODER && c.model.d_model == 96 && c.model.norm == LV_NORM_RMSNORM, "model");
+  EXPECT(c.model.mode == LV_MODE_DECODER && c.model.d_model == 96 && c.model.norm == NORM_RMSNORM, "model");
   EXPECT(!c.model.prenorm && c.model.dropout == 0.25 && c.model.ffn_dim == 300, "model");
   EXPECT(c.model.codebook_decay == 0.5 && c.model.vocab_size == 259, "model");
   EXPECT(c.model.z_dim == 64, "unlisted key keeps its default");

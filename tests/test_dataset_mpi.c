@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   int rank = dist_rank(), size = dist_size();
   char dir[64] = "/tmp/test_dataset_mpi.XXXXXX";
   if (rank == 0 && !mkdtemp(dir)) return 2;
-  dist_bcast_bytes(dir, sizeof dir);
+  dist_bcast_from(dir, sizeof dir, 0);
   if (rank == 0) write_sets(dir);
   dist_barrier();
 

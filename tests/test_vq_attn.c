@@ -25,7 +25,7 @@
 
 typedef struct {
   int64_t B, L, C, Z, E, S, R; /* R = rel_pos_bias entries */
-  vq_attn_mode mode;
+  lv_mode mode;
   int far;
   double *q, *kh, *v, *rpb, *cb, *dO; /* dO doubles as the loss weights of the gradcheck */
   int32_t *code;
@@ -33,9 +33,9 @@ typedef struct {
   double *O; /* work */
 } prob;
 
-static prob make(int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S, vq_attn_mode mode, int far,
+static prob make(int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S, lv_mode mode, int far,
                  const int64_t *lens, unsigned seed, double qscale) {
-  prob p = {.B = B, .L = L, .C = C, .Z = Z, .E = E, .S = S, .R = mode == VQ_ATTN_DECODER ? 2 * C : 2 * C - 1,
+  prob p = {.B = B, .L = L, .C = C, .Z = Z, .E = E, .S = S, .R = mode == LV_MODE_DECODER ? 2 * C : 2 * C - 1,
             .mode = mode, .far = far};
   const int64_t BT = B * L;
   p.q = malloc(sizeof(double) * BT * Z);
@@ -87,7 +87,7 @@ static double loss_ref(void *vp) {
   return l;
 }
 
-static void gradcheck_case(vq_attn_mode mode, int far) {
+static void gradcheck_case(lv_mode mode, int far) {
   const int64_t lens[2] = {6, 3};
   prob p = make(2, 6, 2, 3, 2, 3, mode, far, lens, 100 + 10 * mode + far, 1.0);
   const int64_t BT = p.B * p.L;
@@ -96,7 +96,7 @@ static void gradcheck_case(vq_attn_mode mode, int far) {
   vq_attn_backward_ref(dq, dk, dv, drpb, p.dO, p.q, p.kh, p.code, p.v, p.m, p.rpb, p.cb, p.B, p.L, p.C, p.Z, p.E,
                        p.S, mode, far);
   char name[64];
-  const char *tag = mode == VQ_ATTN_DECODER ? (far ? "dec far" : "dec near") : (far ? "enc far" : "enc near");
+  const char *tag = mode == LV_MODE_DECODER ? (far ? "dec far" : "dec near") : (far ? "enc far" : "enc near");
   /* Central differences in double with h = 1e-5: truncation O(h^2) ~ 1e-10 relative; rounding
    * ~ 1e-16 |loss| / h ~ 1e-11 absolute, which against gc_check's 1e-7 floor reads as up to ~1e-4 on
    * gradients that are exactly 0 (dq of a row whose near keys all share one code: softmax shifts
@@ -155,11 +155,11 @@ static float *filled(int64_t n, float val) {
 }
 
 static void fast_case(const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S,
-                      vq_attn_mode mode, int far, const int64_t *lens, unsigned seed, double qscale) {
+                      lv_mode mode, int far, const int64_t *lens, unsigned seed, double qscale) {
   prob p = make(B, L, C, Z, E, S, mode, far, lens, seed, qscale);
   const int64_t BT = B * L;
   printf("fast vs dense %s far=%d B=%lld L=%lld C=%lld Z=%lld E=%lld S=%lld q scale %g\n",
-         mode == VQ_ATTN_DECODER ? "decoder" : "encoder", far, (long long)B, (long long)L, (long long)C,
+         mode == LV_MODE_DECODER ? "decoder" : "encoder", far, (long long)B, (long long)L, (long long)C,
          (long long)Z, (long long)E, (long long)S, qscale);
   /* reference */
   fwd_ref(&p);
@@ -209,13 +209,13 @@ static void fast_case(const dnn_ctx *ctx, int64_t B, int64_t L, int64_t C, int64
 static void thread_determinism(const dnn_ctx *ctx) {
   const int64_t B = 3, L = 256, C = 32, Z = 16, E = 24, S = 12, BT = B * L, lens[3] = {256, 100, 7};
   for (int mode = 0; mode < 2; mode++) {
-    prob p = make(B, L, C, Z, E, S, (vq_attn_mode)mode, 1, lens, 80 + mode, 1.0);
+    prob p = make(B, L, C, Z, E, S, (lv_mode)mode, 1, lens, 80 + mode, 1.0);
     vq_attn_plan plan;
-    vq_attn_plan_init(&plan, ctx, B, L, C, Z, E, S, (vq_attn_mode)mode);
+    vq_attn_plan_init(&plan, ctx, B, L, C, Z, E, S, (lv_mode)mode);
     float *q = to_f(p.q, BT * Z), *kh = to_f(p.kh, BT * Z), *v = to_f(p.v, BT * E), *dO = to_f(p.dO, BT * E);
     float *rpb = to_f(p.rpb, p.R), *cb = to_f(p.cb, S * Z), *O = to_f(p.v, BT * E);
-    const int64_t nsc = (int64_t)vq_attn_scratch_floats(B, L, C, E, S, (vq_attn_mode)mode);
-    const vqa_layout y = vqa_layout_of(B, L, C, E, S, (vq_attn_mode)mode);
+    const int64_t nsc = (int64_t)vq_attn_scratch_floats(B, L, C, E, S, (lv_mode)mode);
+    const vqa_layout y = vqa_layout_of(B, L, C, E, S, (lv_mode)mode);
     float *sc0 = filled(nsc, 0);
     vqa_logits(&plan, ctx, sc0, q, kh, cb, 1);
     /* stand-ins for the backward matmul outputs dP, dO.U and G_n: any fixed values */
@@ -260,7 +260,7 @@ static void thread_determinism(const dnn_ctx *ctx) {
 static void empty_rows_exist(const dnn_ctx *ctx) {
   const int64_t lens[3] = {16, 11, 3};
   for (int mode = 0; mode < 2; mode++) {
-    prob p = make(3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, 0, lens, 7, 1.0);
+    prob p = make(3, 16, 4, 8, 6, 5, (lv_mode)mode, 0, lens, 7, 1.0);
     fwd_ref(&p);
     /* sequence 2 holds 3 valid tokens in chunk 0; without far attention rows of chunks 2, 3 see none
      * (decoder: near = chunks n-1, n; encoder: chunk n) */
@@ -277,22 +277,22 @@ int main(void) {
   dnn_ctx ctx;
   dnn_ctx_init(&ctx);
   for (int mode = 0; mode < 2; mode++)
-    for (int far = 0; far < 2; far++) gradcheck_case((vq_attn_mode)mode, far);
+    for (int far = 0; far < 2; far++) gradcheck_case((lv_mode)mode, far);
 
   const int64_t lens3[3] = {16, 11, 3}, lens2[2] = {64, 37}, lens1[1] = {4}, lensb[2] = {512, 300};
   for (int mode = 0; mode < 2; mode++) {
     for (int far = 0; far < 2; far++) {
-      fast_case(&ctx, 3, 16, 4, 8, 6, 5, (vq_attn_mode)mode, far, lens3, 20 + mode * 2 + far, 1.0);
-      fast_case(&ctx, 2, 64, 8, 16, 12, 10, (vq_attn_mode)mode, far, lens2, 40 + mode * 2 + far, 1.0);
+      fast_case(&ctx, 3, 16, 4, 8, 6, 5, (lv_mode)mode, far, lens3, 20 + mode * 2 + far, 1.0);
+      fast_case(&ctx, 2, 64, 8, 16, 12, 10, (lv_mode)mode, far, lens2, 40 + mode * 2 + far, 1.0);
     }
     /* large logits (tens): the max subtraction and exp over a wide range */
-    fast_case(&ctx, 2, 64, 8, 16, 12, 10, (vq_attn_mode)mode, 1, lens2, 50 + mode, 6.0);
+    fast_case(&ctx, 2, 64, 8, 16, 12, 10, (lv_mode)mode, 1, lens2, 50 + mode, 6.0);
     /* the model's shapes (C = 128, Z = 64, E = 256, S = 64): oneDNN's kernels for full-size blocks */
-    fast_case(&ctx, 2, 512, 128, 64, 256, 64, (vq_attn_mode)mode, 1, lensb, 70 + mode, 0.5);
+    fast_case(&ctx, 2, 512, 128, 64, 256, 64, (lv_mode)mode, 1, lensb, 70 + mode, 0.5);
   }
   /* one chunk in the whole batch: no far tokens, no previous chunk */
-  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_DECODER, 1, lens1, 60, 1.0);
-  fast_case(&ctx, 1, 4, 4, 5, 3, 4, VQ_ATTN_ENCODER, 1, lens1, 61, 1.0);
+  fast_case(&ctx, 1, 4, 4, 5, 3, 4, LV_MODE_DECODER, 1, lens1, 60, 1.0);
+  fast_case(&ctx, 1, 4, 4, 5, 3, 4, LV_MODE_ENCODER, 1, lens1, 61, 1.0);
   empty_rows_exist(&ctx);
   thread_determinism(&ctx);
   dnn_ctx_free(&ctx);

@@ -5,21 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "layers/model.h"
 #include "layers/vq.h"
+#include "trainer/base/clock.h"
 #include "trainer/bench_internal.h"
 #include "trainer/base/alloc.h"
 #include "trainer/base/check.h"
 #include "trainer/optim.h"
 #include "trainer/base/rng.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double bench_proc_bytes(const char *field) {
   FILE *f = fopen("/proc/self/status", "r");
@@ -67,9 +61,9 @@ static void probe_rate(const dnn_ctx *ctx, int64_t M, int64_t N, int64_t K, int 
   mm_exec(&p, ctx, C, A, B, NULL);
   double tmin = INFINITY, tsum = 0;
   for (int r = 0; r < reps; r++) {
-    double t0 = now_s();
+    double t0 = lv_now_s();
     mm_exec(&p, ctx, C, A, B, NULL);
-    double t = now_s() - t0;
+    double t = lv_now_s() - t0;
     tsum += t;
     if (t < tmin) tmin = t;
   }
@@ -185,15 +179,15 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   r->step_min = INFINITY;
   for (int s = 1; s <= o->warmup + o->steps; s++) {
     fo.step = (uint32_t)s;
-    double t0 = now_s();
+    double t0 = lv_now_s();
     memset(grads, 0, sizeof(float) * np);
     memset(n_s, 0, sizeof(double) * n_stat);
     lv_fwd_stats st;
-    double t1 = now_s();
+    double t1 = lv_now_s();
     lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
-    double t2 = now_s();
+    double t2 = lv_now_s();
     lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, c->model.commit_weight);
-    double t3 = now_s();
+    double t3 = lv_now_s();
     double gnorm = sqrt(grad_sumsq(grads, 0, np));
     /* at the config's peak train.lr throughout (the schedule does not change the cost) */
     const double coef = clip_coef(gnorm, c->train.clip);
@@ -202,7 +196,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
       vq_codebook_update(state + lay.layer[i].c_sum, state + lay.layer[i].c_count, n_s + (size_t)i * S,
                          key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
     lv_model_set_codebooks(m, state);
-    double t4 = now_s();
+    double t4 = lv_now_s();
     double loss = st.task_sum / st.task_count;
     if (s == 1) r->loss_first = loss;
     r->loss_last = loss;

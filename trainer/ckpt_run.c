@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainer/base/clock.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/model_io.h"
@@ -12,20 +13,13 @@
 #include "trainer/base/log.h"
 #include "trainer/train.h"
 
-#include <time.h>
-
-static double lv_now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Compares the checkpoint's config with the current one: a change of a shape key is refused
  * (the parameters would not fit), other changes are listed and accepted. Collective. */
 static void check_compatible(lv_trainer *t, const char *path, const char *yaml) {
   lv_config old;
   lv_config_defaults(&old);
-  char src[LV_CONFIG_PATH_MAX + 128];
+  char src[LV_PATH_MAX + sizeof "<checkpoint >"];
   snprintf(src, sizeof src, "<checkpoint %s>", path);
   int bad = lv_config_load_string(&old, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
   if (bad) DIE_INPUT("%s: its stored config does not load (see above)", path);
@@ -88,7 +82,7 @@ int64_t trainer_resume(lv_trainer *t) {
                 (long long)steps[0]);
     return 0;
   }
-  char path[LV_CONFIG_PATH_MAX + 64];
+  char path[LV_PATH_MAX];
   if (!strcmp(want, "auto")) {
     int found = lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path);
     if (found == 1) {
@@ -129,8 +123,8 @@ int64_t trainer_resume(lv_trainer *t) {
 }
 
 void trainer_checkpoint(lv_trainer *t, int64_t step) {
-  char path[LV_CONFIG_PATH_MAX + 64];
-  snprintf(path, sizeof path, "%s/ckpt_%08lld.h5", t->cfg.run.dir, (long long)step);
+  char path[LV_PATH_MAX];
+  lv_ckpt_path(path, sizeof path, t->cfg.run.dir, step);
   lv_ckpt_meta meta = {step, t->order.samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
                        t->restart_count, t->config_yaml};
   double t0 = lv_now_s();

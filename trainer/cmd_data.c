@@ -51,6 +51,6 @@ int cmd_data(int argc, char **argv) {
     }
   }
   /* Errors abort every rank (DIE_INPUT); on success the others learn the exit code here. */
-  dist_bcast_bytes(&rc, sizeof rc);
+  dist_bcast_from(&rc, sizeof rc, 0);
   return rc;
 }

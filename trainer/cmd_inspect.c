@@ -213,6 +213,6 @@ static int run(int argc, char **argv) {
 int cmd_inspect(int argc, char **argv) {
   int rc = LV_EXIT_OK;
   if (dist_is_root()) rc = run(argc, argv);
-  dist_bcast_bytes(&rc, sizeof rc);
+  dist_bcast_from(&rc, sizeof rc, 0);
   return rc;
 }

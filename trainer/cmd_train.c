@@ -74,7 +74,7 @@ static void adopt_model_keys(lv_config *cfg, const cli *a) {
   if (!yaml) return; /* no stored config (a foreign file): the given config alone */
   lv_config stored, given = *cfg;
   lv_config_defaults(&stored);
-  char src[LV_CONFIG_PATH_MAX + 32];
+  char src[LV_CONFIG_PATH_MAX + sizeof "<config of >"];
   snprintf(src, sizeof src, "<config of %s>", a->model);
   int bad = lv_config_load_string(&stored, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
   free(yaml);

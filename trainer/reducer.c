@@ -5,9 +5,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "trainer/base/check.h"
+#include "trainer/base/clock.h"
 #include "trainer/placement.h"
 
 typedef struct {
@@ -36,17 +36,9 @@ struct reducer {
   reducer_stats last;
 };
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+size_t reducer_grad_floats(size_t n_grad, int world) { return lv_round_up(n_grad, (size_t)world * 16); }
 
-static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
-
-size_t reducer_grad_floats(size_t n_grad, int world) { return round_up(n_grad, (size_t)world * 16); }
-
-size_t reducer_stat_doubles(size_t n_stat, int world) { return round_up(n_stat, (size_t)world * 16); }
+size_t reducer_stat_doubles(size_t n_stat, int world) { return lv_round_up(n_stat, (size_t)world * 16); }
 
 static void reduce_bucket(reducer *r, bucket *bk) {
   if (r->world == 1) return;
@@ -76,9 +68,9 @@ static void *comm_main(void *arg) {
     if (r->stop) break;
     bucket *bk = &r->b[r->next];
     pthread_mutex_unlock(&r->mu);
-    double t0 = now_s();
+    double t0 = lv_now_s();
     reduce_bucket(r, bk);
-    double dt = now_s() - t0;
+    double dt = lv_now_s() - t0;
     pthread_mutex_lock(&r->mu);
     bucket_done(r, bk, dt);
     pthread_cond_broadcast(&r->cv);
@@ -100,7 +92,7 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   size_t unit = (size_t)r->world * 16;
   r->grad_pad = reducer_grad_floats(n_grad, r->world);
   size_t stat_hi = reducer_stat_doubles(n_stat, r->world);
-  size_t bf = round_up(bucket_floats < unit ? unit : bucket_floats, unit);
+  size_t bf = lv_round_up(bucket_floats < unit ? unit : bucket_floats, unit);
   int ng = (int)((r->grad_pad + bf - 1) / bf);
   r->nb = ng + 1;
   r->n_grad_buckets = ng;
@@ -174,14 +166,14 @@ void reducer_grads_ready(reducer *r, size_t lo) {
 /* The thread's loop body, inline: every bucket in order on the calling thread. */
 static void reduce_inline(reducer *r) {
   while (r->next < r->nb) {
-    double t0 = now_s();
+    double t0 = lv_now_s();
     reduce_bucket(r, &r->b[r->next]);
-    bucket_done(r, &r->b[r->next], now_s() - t0);
+    bucket_done(r, &r->b[r->next], lv_now_s() - t0);
   }
 }
 
 double reducer_finish(reducer *r) {
-  double t0 = now_s();
+  double t0 = lv_now_s();
   if (!r->threaded) {
     reduce_inline(r);
   } else {
@@ -190,7 +182,7 @@ double reducer_finish(reducer *r) {
     while (r->next < r->nb) pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
   }
-  r->wait_s = now_s() - t0;
+  r->wait_s = lv_now_s() - t0;
   double W = (double)r->world;
   r->last = (reducer_stats){r->comm_s, r->wait_s, r->bytes,
                             r->comm_s > 0 ? r->bytes * 2.0 * (W - 1.0) / W / r->comm_s * 1e-9 : 0.0, r->nb};

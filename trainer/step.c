@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io/model_io.h"
 #include "layers/vq.h"
 #include "trainer/base/check.h"
+#include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/hash.h"
 #include "trainer/base/log.h"
 #include "trainer/optim.h"
 #include "trainer/placement.h"
@@ -25,12 +26,6 @@ typedef struct {
   double targets;      /* samples (encoder) / counted targets (decoder) of the global batch */
   double peak_rss_mib; /* the largest peak RSS of any rank so far */
 } lv_step_result;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* This process's peak resident memory so far (getrusage: KiB on Linux), MiB. */
 static double peak_rss_mib(void) {
@@ -175,7 +170,7 @@ void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *
 
 static void save_model(lv_trainer *t, const char *name, int64_t step) {
   if (!dist_is_root()) return;
-  char path[LV_CONFIG_PATH_MAX + 64];
+  char path[LV_PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", t->cfg.run.dir, name);
   lv_model_save(path, &t->lay, t->params, t->state, t->config_yaml, step);
   log_info("saved %s (step %lld)", path, (long long)step);
@@ -202,12 +197,8 @@ static void grads_ready(void *ctx, size_t lo) {
 
 /* FNV-1a over the bytes of the parameters and codebooks: cheap, and any differing bit changes it. */
 static uint64_t replica_hash(const lv_trainer *t) {
-  uint64_t h = 1469598103934665603ull;
-  const unsigned char *p = (const unsigned char *)t->params;
-  for (size_t i = 0; i < sizeof(float) * t->lay.n_param_floats; i++) h = (h ^ p[i]) * 1099511628211ull;
-  p = (const unsigned char *)t->state;
-  for (size_t i = 0; i < sizeof(float) * t->lay.n_state_floats; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
+  uint64_t h = lv_fnv1a(LV_FNV1A_INIT, t->params, sizeof(float) * t->lay.n_param_floats);
+  return lv_fnv1a(h, t->state, sizeof(float) * t->lay.n_state_floats);
 }
 
 /* One optimizer step s (from 1): fills r (see lv_step_result). Returns 0, or 1 if the loss or the
@@ -218,7 +209,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   const int nl = (int)d->n_layers;
   const lv_stat_layout *sl = &t->red.sl;
   double *stats = t->red.stats;
-  double t0 = now_s();
+  double t0 = lv_now_s();
   memset(t->red.grads, 0, sizeof(float) * t->red.grad_pad);
   memset(stats, 0, sizeof(double) * t->red.n_stat_pad);
   t->nonfinite_where[0] = 0;
@@ -236,9 +227,9 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   reducer_begin(t->red.rd);
   for (int64_t k = 0; k < t->n_micro; k++) {
     int64_t first = t->rank * t->b_rank + k * t->mb;
-    double td = now_s();
+    double td = lv_now_s();
     read_rows(t, &t->train, t->mb, t->order.gidx + first, 0);
-    t_data += now_s() - td;
+    t_data += lv_now_s() - td;
     lv_batch b = batch_of(&t->train, first);
     lv_fwd_stats st;
     lv_model_forward(t->model, t->params, &b, &o, &st, stats + sl->n_s, stats + sl->key_sums);
@@ -257,9 +248,9 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
     lv_model_backward(t->model, t->params, t->red.grads, &b, &o, 1.0 / n_task, 1.0 / n_valid, c->model.commit_weight);
   }
   t->red.last_micro = 0;
-  double t_compute = now_s() - t0 - t_data;
+  double t_compute = lv_now_s() - t0 - t_data;
   double t_wait = reducer_finish(t->red.rd);
-  double t_opt0 = now_s();
+  double t_opt0 = lv_now_s();
   t->order.samples_seen += t->Bg; /* consumed whether the step is applied or skipped */
   t->stop_requested = stats[sl->stop_vote] > 0;
   /* Every rank counted the global batch's valid tokens itself (from the sample lengths); the reduced
@@ -312,7 +303,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   r->task = task;
   r->accuracy = stats[sl->correct] / stats[sl->task_count];
   r->lr = lr;
-  r->step_s = now_s() - t0;
+  r->step_s = lv_now_s() - t0;
   r->tokens = stats[sl->valid];
   r->targets = stats[sl->task_count];
   r->peak_rss_mib = rss;
@@ -321,7 +312,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   r->compute_s = t_compute;
   r->exposed_s = t_wait;
   r->comm_s = rs.comm_s;
-  r->opt_s = now_s() - t_opt0;
+  r->opt_s = lv_now_s() - t_opt0;
   r->bytes = rs.bytes;
   r->busbw = rs.busbw_gbs;
   r->slowest_compute_s = slowest;
@@ -334,7 +325,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   double tps = r->tokens / r->step_s;
   t->log.steps_timed += 1;
   t->log.time_timed += r->step_s;
-  double eta = (double)(c->train.steps - s) * (now_s() - t->log.t_start) / (double)s;
+  double eta = (double)(c->train.steps - s) * (lv_now_s() - t->log.t_start) / (double)s;
   char usage[1024] = "", jusage[1024] = "";
   size_t u = 0, ju = 0;
   for (int i = 0; i < d->n_layers; i++) {
@@ -408,7 +399,7 @@ int trainer_run(lv_trainer *t) {
   if (done > 0) log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count,
                          (long long)done + 1, (long long)c->train.steps);
   lv_model_set_grad_hook(t->model, grads_ready, t);
-  t->log.t_start = now_s();
+  t->log.t_start = lv_now_s();
   lv_step_result r;
   int64_t last_saved = done;
   for (int64_t s = done + 1; s <= c->train.steps; s++) {

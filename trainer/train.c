@@ -12,6 +12,7 @@
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/log.h"
+#include "trainer/base/range.h"
 
 static void *alloc_z(size_t bytes) {
   void *p = calloc(1, bytes ? bytes : 1);
@@ -43,7 +44,7 @@ static int64_t choose_seq_len(const lv_trainer *t, const lv_split *sp) {
     return c->data.seq_len;
   }
   int64_t mx = lv_dataset_max_length(sp->ds);
-  return (mx + C - 1) / C * C;
+  return (int64_t)lv_round_up((size_t)mx, (size_t)C);
 }
 
 lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K) {
@@ -51,7 +52,7 @@ lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K) {
   memset(&d, 0, sizeof d);
   d.decoder = c->model.mode == LV_MODE_DECODER;
   d.prenorm = c->model.prenorm;
-  d.norm = (int)c->model.norm;
+  d.norm = c->model.norm;
   d.tie_embeddings = c->model.tie_embeddings;
   d.far_attention = c->model.far_attention;
   d.V = V;
@@ -204,7 +205,7 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
     if (!d->decoder) snprintf(classes, sizeof classes, " K %lld", (long long)d->K);
     printf("model: %s, %s, %s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s\n",
            d->decoder ? "decoder" : "encoder", d->prenorm ? "prenorm" : "postnorm",
-           d->norm == 0 ? "layernorm" : d->norm == 1 ? "rmsnorm" : "scalenorm", (long long)d->n_layers,
+           d->norm == NORM_LAYERNORM ? "layernorm" : d->norm == NORM_RMSNORM ? "rmsnorm" : "scalenorm", (long long)d->n_layers,
            (long long)d->D, (long long)d->Z, (long long)d->E, (long long)d->N, (long long)d->S, (long long)d->C,
            (long long)d->F, (long long)d->V, classes);
     size_t np = 0;

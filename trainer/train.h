@@ -61,7 +61,7 @@ typedef struct {
 /* The run's log (rank 0): metrics file and timers. */
 typedef struct {
   FILE *metrics;             /* rank 0 in training; NULL otherwise */
-  char path[LV_CONFIG_PATH_MAX + 32];
+  char path[LV_PATH_MAX];
   char run_json[6 * LV_CONFIG_NAME_MAX + 16]; /* `, "run": "<run.name, JSON-escaped>"` or "" (no name) */
   double t_start, steps_timed, time_timed;
   double flops_per_token;

@@ -190,7 +190,7 @@ static void layer_forward(const mctx *c, int i, lact *a, double *out, const doub
   /* attention and the gated residual */
   a->O = dz(pl, BT * E);
   vq_attn_forward_ref(a->O, a->q, a->kh, a->code, a->v, c->m8, P + o->rel_pos, a->cb, c->B, c->L, d->C, Z, E, S,
-                      d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER, d->far_attention);
+                      d->decoder ? LV_MODE_DECODER : LV_MODE_ENCODER, d->far_attention);
   a->rO = dz(pl, BT * E);
   for (int64_t n = 0; n < BT * E; n++) a->rO[n] = a->r[n] * a->O[n];
   a->hpre = dz(pl, BT * D);
@@ -264,7 +264,7 @@ static void layer_backward(const mctx *c, int i, const lact *a, double *dx, cons
   /* attention (dk: straight-through from near pairs) and the commitment term */
   double *dq = dz(pl, BT * Z), *dk = dz(pl, BT * Z), *dv = dz(pl, BT * E);
   vq_attn_backward_ref(dq, dk, dv, G + o->rel_pos, dO, a->q, a->kh, a->code, a->v, c->m8, P + o->rel_pos, a->cb,
-                       c->B, c->L, d->C, Z, E, S, d->decoder ? VQ_ATTN_DECODER : VQ_ATTN_ENCODER, d->far_attention);
+                       c->B, c->L, d->C, Z, E, S, d->decoder ? LV_MODE_DECODER : LV_MODE_ENCODER, d->far_attention);
   vq_backward_ref(dk, commit_w, a->k, c->m8, a->cb, a->code, BT, Z);
   /* q, k = lnz(z g0 + q_beta), lnz(z g1), times Z^-1/4 */
   const double zs = pow((double)Z, -0.25);
@@ -308,7 +308,7 @@ double lv_model_loss_ref(const lv_layout *lay, const double *params, const doubl
   pool pl = {0};
   const int64_t BT = B * L, D = d->D, nl = d->n_layers;
   mctx c = {.lay = lay, .d = d, .P = params, .G = grads, .B = B, .L = L, .BT = BT,
-            .M = 2 * D + d->Z + d->E, .nk = (norm_kind)d->norm, .m8 = b->mask};
+            .M = 2 * D + d->Z + d->E, .nk = d->norm, .m8 = b->mask};
   c.mf = dz(&pl, BT);
   lv_ref_stats st;
   memset(&st, 0, sizeof st);

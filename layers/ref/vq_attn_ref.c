@@ -56,15 +56,15 @@ static int row_stats(const seq_ctx *s, int64_t t, double *M, double *Zn) {
 
 static seq_ctx seq_of(int64_t b, const double *q, const double *k_hat, const int32_t *code, const double *v,
                       const uint8_t *m, const double *rpb, const double *cb, int64_t L, int64_t C, int64_t Z,
-                      int64_t E, vq_attn_mode mode, int far) {
+                      int64_t E, lv_mode mode, int far) {
   return (seq_ctx){.q = q + b * L * Z, .k_hat = k_hat + b * L * Z, .v = v + b * L * E, .rpb = rpb, .cb = cb,
                    .code = code + b * L, .m = m + b * L, .L = L, .C = C, .Z = Z, .E = E,
-                   .dec = mode == VQ_ATTN_DECODER, .far = far};
+                   .dec = mode == LV_MODE_DECODER, .far = far};
 }
 
 void vq_attn_forward_ref(double *O, const double *q, const double *k_hat, const int32_t *code, const double *v,
                          const uint8_t *m, const double *rel_pos_bias, const double *cb, int64_t B, int64_t L,
-                         int64_t C, int64_t Z, int64_t E, int64_t S, vq_attn_mode mode, int far) {
+                         int64_t C, int64_t Z, int64_t E, int64_t S, lv_mode mode, int far) {
   (void)S;
   for (int64_t b = 0; b < B; b++) {
     seq_ctx s = seq_of(b, q, k_hat, code, v, m, rel_pos_bias, cb, L, C, Z, E, mode, far);
@@ -86,7 +86,7 @@ void vq_attn_forward_ref(double *O, const double *q, const double *k_hat, const 
 void vq_attn_backward_ref(double *dq, double *dk, double *dv, double *drel_pos_bias, const double *dO,
                           const double *q, const double *k_hat, const int32_t *code, const double *v,
                           const uint8_t *m, const double *rel_pos_bias, const double *cb, int64_t B, int64_t L,
-                          int64_t C, int64_t Z, int64_t E, int64_t S, vq_attn_mode mode, int far) {
+                          int64_t C, int64_t Z, int64_t E, int64_t S, lv_mode mode, int far) {
   (void)S;
   for (int64_t b = 0; b < B; b++) {
     seq_ctx s = seq_of(b, q, k_hat, code, v, m, rel_pos_bias, cb, L, C, Z, E, mode, far);

@@ -20,7 +20,7 @@
 void vq_attn_forward_ref(double *O /* (BT, E) */, const double *q /* (BT, Z) */, const double *k_hat /* (BT, Z) */,
                          const int32_t *code /* (BT) */, const double *v /* (BT, E) */, const uint8_t *m /* (BT) */,
                          const double *rel_pos_bias /* (2C-1) or (2C) */, const double *cb /* (S, Z) */,
-                         int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S, vq_attn_mode mode,
+                         int64_t B, int64_t L, int64_t C, int64_t Z, int64_t E, int64_t S, lv_mode mode,
                          int far);
 
 /* All gradients accumulate (+=). */
@@ -28,6 +28,6 @@ void vq_attn_backward_ref(double *dq /* (BT, Z) += */, double *dk /* (BT, Z) += 
                           double *drel_pos_bias /* += */, const double *dO /* (BT, E) */, const double *q,
                           const double *k_hat, const int32_t *code, const double *v, const uint8_t *m,
                           const double *rel_pos_bias, const double *cb, int64_t B, int64_t L, int64_t C, int64_t Z,
-                          int64_t E, int64_t S, vq_attn_mode mode, int far);
+                          int64_t E, int64_t S, lv_mode mode, int far);
 
 #endif

@@ -51,32 +51,19 @@ _Noreturn void lv_failf(int code, const char *file, int line, const char *fmt, .
   abort_all(code);
 }
 
-/* The collective form (check.h): one message per rank, gathered only when some rank is bad. */
+/* The collective form (check.h): the lowest bad rank's message reaches rank 0, which prints it. */
 static void check_all_v(int code, int bad, const char *fmt, va_list ap) {
-  if (!dist_any(bad)) return;
-  enum { MSG = 4096 }; /* bytes of one rank's message (a config's list of errors fits) */
-  char mine[MSG] = "";
-  if (bad) vsnprintf(mine, sizeof mine, fmt, ap);
-  int world = dist_size(), root = dist_is_root();
-  char *all = root ? calloc((size_t)world, MSG) : NULL;
-  if (root && !all) { /* cannot gather: still say what this rank knows */
-    fprintf(stderr, "longvq: error: %s\n", bad ? mine : "(on another rank)");
-    abort_all(code);
-  }
-  dist_gather_bytes(mine, all, MSG);
-  if (root) {
-    int first = -1, n_bad = 0;
-    for (int r = 0; r < world; r++)
-      if (all[(size_t)r * MSG]) {
-        n_bad++;
-        if (first < 0) first = r;
-      }
+  char msg[4096] = ""; /* one rank's message: a config's list of errors fits */
+  if (bad) vsnprintf(msg, sizeof msg, fmt, ap);
+  int n_bad = 0, world = dist_size();
+  int first = dist_first_error(bad, msg, sizeof msg, &n_bad);
+  if (first < 0) return;
+  if (dist_is_root()) {
     char where[64] = "";
-    if (first > 0 || n_bad < world)
+    if (world > 1 && (first > 0 || n_bad < world))
       snprintf(where, sizeof where, " (rank %d%s of %d)", first, n_bad > 1 ? " and others" : "", world);
-    fprintf(stderr, "longvq: error: %s%s\n", all + (size_t)first * MSG, world > 1 ? where : "");
+    fprintf(stderr, "longvq: error: %s%s\n", msg, where);
     fflush(stderr);
-    free(all);
   }
   fflush(stdout);
   dist_finalize();
@@ -107,15 +94,15 @@ const char *lv_mpi_errstr(int err) {
 
 const char *lv_dnnl_errstr(int status) { return dnnl_status2str((dnnl_status_t)status); }
 
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  char *buf = data;
-  if (n == 0) snprintf(buf, 512, "%s (in %s)", e->desc ? e->desc : "?", e->func_name ? e->func_name : "?");
+/* Walking upward, entry 0 is where the error started: the most specific message. */
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  if (n == 0) snprintf(data, 512, "%s", e->desc ? e->desc : "HDF5 error");
   return 0;
 }
 
 const char *lv_h5_errstr(void) {
   static char buf[512];
   strcpy(buf, "HDF5 error");
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, buf);
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
   return buf;
 }

@@ -26,7 +26,7 @@ _Noreturn void lv_failf(int code, const char *file, int line, const char *fmt, .
 /* Library-specific message lookups (defined in check.c). */
 const char *lv_mpi_errstr(int err);
 const char *lv_dnnl_errstr(int status);
-const char *lv_h5_errstr(void);
+const char *lv_h5_errstr(void); /* the innermost (most specific) entry of HDF5's error stack */
 
 #define CHECK_MPI(call) do { int lv_e_ = (call); \
     if (lv_e_ != 0 /* MPI_SUCCESS */) lv_fail(LV_EXIT_FAIL, __FILE__, __LINE__, #call, lv_mpi_errstr(lv_e_)); } while (0)

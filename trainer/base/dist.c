@@ -31,14 +31,26 @@ int dist_any(int local_failed) {
   return out;
 }
 
-void dist_bcast_bytes(void *buf, size_t n) {
+void dist_bcast_from(void *buf, size_t n, int root) {
   char *p = buf;
   while (n > 0) { /* MPI counts are int: send in pieces below 2 GiB */
     int c = n > (size_t)INT_MAX ? INT_MAX : (int)n;
-    CHECK_MPI(MPI_Bcast(p, c, MPI_BYTE, 0, MPI_COMM_WORLD));
+    CHECK_MPI(MPI_Bcast(p, c, MPI_BYTE, root, MPI_COMM_WORLD));
     p += c;
     n -= (size_t)c;
   }
+}
+
+int dist_first_error(int local_bad, char *err, size_t cap, int *n_bad) {
+  int world = dist_size(), me = local_bad ? dist_rank() : world, first = world, count = local_bad != 0;
+  CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &count, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+  if (n_bad) *n_bad = count;
+  if (count == 0) return -1;
+  CHECK_MPI(MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+  if (cap == 0) return first;
+  err[cap - 1] = '\0';
+  dist_bcast_from(err, cap, first);
+  return first;
 }
 
 void dist_gather_bytes(const void *mine, void *all, size_t n) {

@@ -20,8 +20,12 @@ void dist_barrier(void);
 /* Collective: true on every rank if `local_failed` is true on any rank. Lets all ranks leave
  * together after an error that each rank detected for itself (e.g. a bad config). */
 int dist_any(int local_failed);
-/* Collective: broadcast n bytes from rank 0. */
-void dist_bcast_bytes(void *buf, size_t n);
+/* Collective: n bytes from rank `root` to every rank (any size: sent in pieces below 2 GiB). */
+void dist_bcast_from(void *buf, size_t n, int root);
+/* Collective. The lowest rank with `local_bad` set, or -1 if none; then `err` (capacity cap, the same
+ * on every rank, NUL-terminated) holds that rank's message on every rank, and *n_bad (may be NULL)
+ * how many ranks are bad. */
+int dist_first_error(int local_bad, char *err, size_t cap, int *n_bad);
 /* Collective: rank r's n bytes at `mine` land at all + r*n on rank 0 (`all` holds world x n bytes
  * there; elsewhere it is unused and may be NULL). Fixed-size records, e.g. per-rank placement. */
 void dist_gather_bytes(const void *mine, void *all, size_t n);

@@ -1,0 +1,10 @@
+/* See clock.h. */
+#include "trainer/base/clock.h"
+
+#include <time.h>
+
+double lv_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
