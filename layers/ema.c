@@ -27,7 +27,6 @@
 #endif
 
 #define VL EMA_LANES
-#define T EMA_CHUNK
 #define NG_FWD 8 /* state rows per pass in forward: 8 independent FMA chains cover the FMA latency */
 #define NG_BWD 4 /* in backward: 4 rows x (lam, G, X, P, h) + params fit the 32 vector registers */
 
@@ -79,7 +78,7 @@ static void check_sizes(int64_t B, int64_t L, int64_t D, int64_t N) {
 }
 
 size_t ema_saved_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir) {
-  int64_t ndir = bidir ? 2 : 1, nc = (L + T - 1) / T, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL);
+  int64_t ndir = bidir ? 2 : 1, nc = (L + EMA_CHUNK - 1) / EMA_CHUNK, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL);
   return (size_t)(B * L * D + B * nc * ndir * N * Dp);
 }
 
@@ -145,14 +144,14 @@ static inline __attribute__((always_inline)) void fwd_rows(
 static void fwd_task(float *out, const float *x, const float *omega, float *pre, float *bnd,
                      const float *phiT, const float *qT, int64_t b, int64_t c0, int w,
                      int64_t L, int64_t D, int64_t N, int64_t ndir, int64_t Dp) {
-  float xbuf[T * VL] __attribute__((aligned(64)));
-  float ybuf[T * VL] __attribute__((aligned(64)));
-  const int64_t nc = (L + T - 1) / T;
+  float xbuf[EMA_CHUNK * VL] __attribute__((aligned(64)));
+  float ybuf[EMA_CHUNK * VL] __attribute__((aligned(64)));
+  const int64_t nc = (L + EMA_CHUNK - 1) / EMA_CHUNK;
   vf om = vld_part(omega + c0, w);
   for (int dir = 0; dir < ndir; dir++) {
     const float *phi = phiT + dir * N * Dp + c0, *q = qT + dir * N * Dp + c0;
     for (int64_t k = 0; k < nc; k++) {
-      const int64_t i0 = k * T, len = L - i0 < T ? L - i0 : T;
+      const int64_t i0 = k * EMA_CHUNK, len = L - i0 < EMA_CHUNK ? L - i0 : EMA_CHUNK;
       float *hin = bnd + ((b * nc + k) * ndir + dir) * N * Dp + c0;
       float *hout = k + 1 < nc ? bnd + ((b * nc + k + 1) * ndir + dir) * N * Dp + c0 : NULL;
       if (k == 0)
@@ -196,13 +195,13 @@ void ema_forward(float *out, const float *x, const float *delta, const float *al
 }
 
 /* Backward of ng state rows over one chunk (len steps): recompute h~ from hin into hbuf
- * (row g at g*(T+1)*VL; entry 0 = hin, entry i+1 = state after step i), then run the adjoint
+ * (row g at g*(EMA_CHUNK+1)*VL; entry 0 = hin, entry i+1 = state after step i), then run the adjoint
  * from the chunk's end to its start, carrying lam~ (row stride VL) across chunks and adding
  * the chunk's sums into G, X, P (row stride Dp) and sum_n q lam~ into dxbuf. */
 static inline __attribute__((always_inline)) void bwd_rows(
     int ng, const float *phi, const float *q, const float *hin, float *lam, float *G, float *X, float *P,
     int64_t Dp, const float *xbuf, const float *dybuf, float *dxbuf, float *hbuf, int64_t len) {
-  const int64_t hs = (T + 1) * VL;
+  const int64_t hs = (EMA_CHUNK + 1) * VL;
   vf h[NG_BWD], ph[NG_BWD], qq[NG_BWD];
   for (int g = 0; g < ng; g++) {
     h[g] = vld(hin + g * Dp);
@@ -247,11 +246,11 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, float *dys
                      const float *x, const float *omega, const float *pre, const float *bnd, const float *phiT,
                      const float *qT, int64_t b, int64_t c0, int w, int64_t L, int64_t D, int64_t N,
                      int64_t ndir, int64_t Dp) {
-  float xbuf[T * VL] __attribute__((aligned(64)));
-  float dybuf[T * VL] __attribute__((aligned(64)));
-  float dxbuf[T * VL] __attribute__((aligned(64)));
-  float hbuf[NG_BWD * (T + 1) * VL] __attribute__((aligned(64)));
-  const int64_t nc = (L + T - 1) / T;
+  float xbuf[EMA_CHUNK * VL] __attribute__((aligned(64)));
+  float dybuf[EMA_CHUNK * VL] __attribute__((aligned(64)));
+  float dxbuf[EMA_CHUNK * VL] __attribute__((aligned(64)));
+  float hbuf[NG_BWD * (EMA_CHUNK + 1) * VL] __attribute__((aligned(64)));
+  const int64_t nc = (L + EMA_CHUNK - 1) / EMA_CHUNK;
   const vf om = vld_part(omega + c0, w);
   vf domv = {0};
   float *lam = lamst + b * N * Dp + c0 / VL * N * VL; /* this task's (N, VL) block */
@@ -265,7 +264,7 @@ static void bwd_task(float *dx, float *acc, float *lamst, float *dom, float *dys
       vst(P + n * Dp, (vf){0});
     }
     for (int64_t k = nc - 1; k >= 0; k--) {
-      const int64_t i0 = k * T, len = L - i0 < T ? L - i0 : T;
+      const int64_t i0 = k * EMA_CHUNK, len = L - i0 < EMA_CHUNK ? L - i0 : EMA_CHUNK;
       const float *hin = bnd + ((b * nc + k) * ndir + dir) * N * Dp + c0;
       for (int64_t i = 0; i < len; i++) {
         const int64_t row = (b * L + tmap(dir, L, i0 + i)) * D + c0;

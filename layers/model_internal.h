@@ -62,7 +62,6 @@ struct lv_model {
   float *logits, *xent_saved, *dlogits;
   float *head_saved;      /* encoder head */
   float *mask_f, *tmask_f;/* (BT) float masks of inputs and targets */
-  uint8_t *tmask_u8;      /* unused placeholder for alignment */
   float *dx_a, *dx_b;     /* (BT, D) ping-pong gradients of layer inputs */
   float *cb;              /* (n_layers, S, Z) codebooks of this step */
   double *stat_ns, *stat_keys; /* throwaway statistics for evaluation forwards */

@@ -10,7 +10,7 @@
 if(NOT CMAKE_SCRIPT_MODE_FILE)
   add_test(NAME bench_quick COMMAND ${CMAKE_COMMAND} -DLONGVQ=$<TARGET_FILE:longvq> -DSRC=${CMAKE_SOURCE_DIR}
                                     -P ${CMAKE_CURRENT_LIST_FILE})
-  set_tests_properties(bench_quick PROPERTIES ENVIRONMENT "${LONGVQ_MPIRUN_ENV}" TIMEOUT 300)
+  set_tests_properties(bench_quick PROPERTIES ENVIRONMENT "${LONGVQ_MPIRUN_ENV}" TIMEOUT 300 LABELS cli)
   return()
 endif()
 

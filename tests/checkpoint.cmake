@@ -5,14 +5,12 @@
 lv_unit_test(test_checkpoint ${CMAKE_CURRENT_SOURCE_DIR}/test_checkpoint_corrupt.c)
 set_property(TEST test_checkpoint PROPERTY WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 foreach(np 2 4)
-  add_test(NAME test_checkpoint_np${np} COMMAND ${LONGVQ_MPIEXEC} -np ${np} $<TARGET_FILE:test_checkpoint>
-           ${CMAKE_CURRENT_BINARY_DIR}/work_ckpt_suite)
-  set_tests_properties(test_checkpoint_np${np} PROPERTIES ENVIRONMENT "${LONGVQ_MPIRUN_ENV}" TIMEOUT 600)
+  lv_mpi_test(test_checkpoint_np${np} ${np} test_checkpoint ${CMAKE_CURRENT_BINARY_DIR}/work_ckpt_suite)
 endforeach()
 
 # Script tests get the test program too.
 function(lv_ckpt_script_test name script)
-  lv_script_test(${name} ${script})
+  lv_script_test(${name} ${script} mpi)
   set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT "CKPT_TEST=$<TARGET_FILE:test_checkpoint>")
 endfunction()
 # Written by one world size and decomposition, read by others (4 ZeRO -> 2 without -> 1, ...).

@@ -3,5 +3,4 @@ lv_unit_test(test_config)
 # The test reads configs/tiny.yaml and checks docs/config.md against lv_config_help.
 target_compile_definitions(test_config PRIVATE LV_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 # No dead keys: every key of the table is read outside the config code.
-lv_script_test(config_keys_read config_keys_read.sh)
-set_tests_properties(config_keys_read PROPERTIES LABELS unit)
+lv_script_test(config_keys_read config_keys_read.sh unit)

@@ -5,8 +5,7 @@ lv_unit_test(test_dataset_listops)
 # then 2 and 3 ranks under mpirun).
 lv_unit_test(test_dataset_mpi)
 foreach(np 2 3)
-  add_test(NAME test_dataset_mpi_np${np} COMMAND ${LONGVQ_MPIEXEC} -np ${np} $<TARGET_FILE:test_dataset_mpi>)
-  set_tests_properties(test_dataset_mpi_np${np} PROPERTIES ENVIRONMENT "${LONGVQ_MPIRUN_ENV}" TIMEOUT 300)
+  lv_mpi_test(test_dataset_mpi_np${np} ${np} test_dataset_mpi)
 endforeach()
 # CLI: converters, determinism, shards, inspect, h5dump and h5py interoperability.
 lv_script_test(data_cli data_cli.sh)

@@ -9,8 +9,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # --- help ---------------------------------------------------------------------------------------
 "$LONGVQ" data --help | grep -q "fashion-mnist" || fail "data --help lists no kinds"
-for k in listops fashion-mnist text tsv; do
+kinds=$("$LONGVQ" data --help | sed -nE 's/^  ([a-z-]+) .*/\1/p')
+[ "$(echo $kinds)" = "listops fashion-mnist text tsv recall mqar" ] || fail "data --help kinds: $kinds"
+for k in $kinds; do
   "$LONGVQ" data "$k" --help | grep -q -- "--shards" || fail "data $k --help"
+  "$LONGVQ" --help | grep -E "^  data .*\b$k\b" > /dev/null || fail "longvq --help does not list the converter $k"
 done
 "$LONGVQ" inspect --help | grep -q -- "--verify" || fail "inspect --help"
 set +e; "$LONGVQ" data nosuchkind 2>/dev/null; rc=$?; set -e

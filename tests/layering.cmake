@@ -1,3 +1,2 @@
 # Code layout: no file includes across the layering rule (docs/code-layout.md).
-lv_script_test(layering layering.sh)
-set_tests_properties(layering PROPERTIES LABELS unit)
+lv_script_test(layering layering.sh unit)

@@ -9,6 +9,6 @@
 #   slurm_badinput bad config / missing data / no binary -> FAILED fast with the reason, exit 2 / 1
 # Serial: every job takes both cores of this machine, and the timing checks must not compete.
 foreach(t slurm_requeue slurm_sweep slurm_crash slurm_badinput)
-  lv_script_test(${t} ${t}.sh)
-  set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS slurm)
+  lv_script_test(${t} ${t}.sh slurm)
+  set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE SKIP_RETURN_CODE 77 TIMEOUT 900)
 endforeach()

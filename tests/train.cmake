@@ -1,2 +1,2 @@
 # `longvq train` / `eval` end to end (trainer/), bad training inputs.
-lv_script_test(train_cli train_cli.sh)
+lv_script_test(train_cli train_cli.sh mpi)

@@ -24,6 +24,10 @@ static const converter converters[] = {
     {NULL, NULL, NULL},
 };
 
+void cmd_data_print_kinds(FILE *f) {
+  for (const converter *c = converters; c->kind; c++) fprintf(f, "%s%s", c == converters ? "" : ", ", c->kind);
+}
+
 static void usage(FILE *f) {
   fprintf(f, "usage: longvq data <kind> --out FILE.h5 [--seed S] [--shards N] [--force] [options]\n\nkinds:\n");
   for (const converter *c = converters; c->kind; c++) fprintf(f, "  %-14s %s\n", c->kind, c->summary);

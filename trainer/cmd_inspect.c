@@ -148,7 +148,6 @@ static int inspect_dataset(const char *spec, const inspect_opts *o) {
 }
 
 /* Checkpoints: trainer/inspect_ckpt.c (every dataset is read: the options do not apply). */
-int inspect_checkpoint(const char *path);
 static int inspect_ckpt(const char *spec, const inspect_opts *o) {
   (void)o;
   if (strchr(spec, ',')) DIE_INPUT("%s: inspect one checkpoint at a time", spec);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "io/checkpoint.h"
+#include "trainer/commands.h"
 #include "trainer/base/check.h"
 
 static void norm_cell(const lv_ckpt_tensor *t, int k) {

@@ -8,7 +8,7 @@
 #include "trainer/base/dist.h"
 
 const lv_command lv_commands[] = {
-    {"data", cmd_data, "convert raw data (listops, fashion-mnist, text, tsv) to an HDF5 dataset"},
+    {"data", cmd_data, "convert raw data to an HDF5 dataset; kinds: "},
     {"inspect", cmd_inspect, "summarize an HDF5 dataset or checkpoint"},
     {"train", cmd_train, "train a model from a YAML config (key=value overrides)"},
     {"eval", cmd_eval, "evaluate a saved model on a split"},
@@ -18,7 +18,11 @@ const lv_command lv_commands[] = {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: longvq <command> [options]   (run under mpirun/srun for many ranks)\n\ncommands:\n");
-  for (const lv_command *c = lv_commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
+  for (const lv_command *c = lv_commands; c->name; c++) {
+    fprintf(f, "  %-10s %s", c->name, c->summary);
+    if (c->run == cmd_data) cmd_data_print_kinds(f); /* listed from the converters' own table */
+    fputc('\n', f);
+  }
   fprintf(f, "\n`longvq <command> --help` for a command's options. `longvq --version` for the build.\n");
 }
 

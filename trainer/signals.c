@@ -11,6 +11,10 @@ static void on_signal(int sig) {
   if (!g_signal) g_signal = sig;
 }
 
+/* LONGVQ_TEST_SIGNAL_AT, read once at install (not on every step): -1 = unset. */
+static long long g_test_step = -1;
+static int g_test_rank = -1;
+
 void lv_signals_install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -20,14 +24,13 @@ void lv_signals_install(void) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  const char *v = getenv("LONGVQ_TEST_SIGNAL_AT");
+  if (!v || sscanf(v, "%lld:%d", &g_test_step, &g_test_rank) != 2) g_test_step = -1;
 }
 
 int lv_signal_pending(void) { return g_signal != 0; }
 int lv_signal_number(void) { return (int)g_signal; }
 
 void lv_signal_test_hook(long long step, int rank) {
-  const char *v = getenv("LONGVQ_TEST_SIGNAL_AT");
-  long long at = -1;
-  int r = -1;
-  if (v && sscanf(v, "%lld:%d", &at, &r) == 2 && at == step && r == rank) raise(SIGUSR1);
+  if (step == g_test_step && rank == g_test_rank) raise(SIGUSR1);
 }

@@ -11,7 +11,7 @@ void lv_signals_install(void);
 int lv_signal_pending(void);
 /* Testing only: LONGVQ_TEST_SIGNAL_AT="STEP:RANK" makes rank RANK raise SIGUSR1 at the start of
  * step STEP, so tests can stop a run at a known step on one rank (the others learn it through the
- * vote). Does nothing when the variable is unset. */
+ * vote). The variable is read once, by lv_signals_install. Does nothing when it is unset. */
 void lv_signal_test_hook(long long step, int rank);
 /* The number of the first signal received (0 if none). */
 int lv_signal_number(void);
