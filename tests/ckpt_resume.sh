@@ -95,5 +95,25 @@ $MPI -np 2 "$LONGVQ" train $CFG run.dir=ref > fresh.log 2> fresh.err; rc=$?
 check "fresh run into a run.dir with checkpoints refused, naming the way out" '[ $rc -eq 2 ] && grep -q "run.dir: ref already holds the checkpoints of a run (newest: ckpt_00000024.h5, step 24): set checkpoint.resume=auto" fresh.err'
 check "... and the run.dir is untouched" '[ "$(cat ref/latest ref/metrics.jsonl ref/ckpt_*.h5 | md5sum)" = "$sum_before" ]'
 
+# 7. Resume only what belongs. (a) A run killed before its first checkpoint leaves metric lines: a
+#    fresh start without resume is refused (those lines are a run's record), and resume=auto starts
+#    fresh and replaces them, so no step appears twice and the lines equal the straight run's.
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=early checkpoint.every=1000 train.steps=100000 > early1.log 2>&1 &
+mp=$!
+wait_for 'grep -q "\"step\": 5," early/metrics.jsonl 2>/dev/null'
+kill -9 $(rank_pids $mp); wait $mp
+check "(a) a run killed before its first checkpoint left metric lines and no checkpoint" \
+  '[ $(grep -c "\"step\"" early/metrics.jsonl) -ge 5 ] && ! ls early/ckpt_*.h5 > /dev/null 2>&1'
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=early > early2.log 2> early2.err; rc=$?
+check "(a) fresh start into it refused, naming the lines" '[ $rc -eq 2 ] && grep -q "already holds [0-9]* metric lines of a run that made no checkpoint" early2.err'
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=early --resume auto > early3.log 2>&1; rc=$?
+check "(a) resume=auto starts fresh, dropping the stale lines" '[ $rc -eq 0 ] && grep -q "dropped [0-9]* metric lines" early3.log'
+check "(a) ... and each step appears once, as in the straight run" 'diff <(strip ref/metrics.jsonl) <(strip early/metrics.jsonl) > /dev/null'
+# (b) Resuming with train.steps below the checkpoint's step is refused before anything is written.
+mkdir -p below && cp ref/ckpt_00000012.h5 below/ && sum_before=$(md5sum < below/ckpt_00000012.h5)
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=below train.steps=6 --resume auto > below.log 2> below.err; rc=$?
+check "(b) train.steps below the checkpoint's step refused" '[ $rc -eq 2 ] && grep -q "train.steps: 6 is below the step 12 of" below.err'
+check "(b) ... the checkpoint untouched, no final model" '[ "$(md5sum < below/ckpt_00000012.h5)" = "$sum_before" ] && [ ! -e below/model_final.h5 ]'
+
 echo "ckpt_resume: $fail failed"
 exit $fail

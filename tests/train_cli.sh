@@ -49,6 +49,19 @@ check "mpirun output to a file: plain lines, no control codes" \
   '[ $(grep -c "^step" live1.log) -eq 4 ] && ! grep -q $'"'"'[\r\033]'"'"' live1.log'
 script -qec "$MPIRUN --oversubscribe -np 2 $LONGVQ train $CFG $LIVE run.dir=live2" live2.tty > /dev/null 2>&1
 check "mpirun on a terminal: live line rewritten in place" 'grep -q $'"'"'\033\[K'"'"' live2.tty'
+# Nothing written is lost silently: a full disk under the metrics file or under the log (/dev/full
+# fails every write with ENOSPC) stops the run with a message naming what failed.
+"$LONGVQ" train $CFG run.dir=full1 log.metrics=/dev/full > full1.log 2> full1.err; rc=$?
+check "metrics on a full disk: the run stops, naming the file" \
+  '[ $rc -ne 0 ] && grep -q "log.metrics: writing /dev/full failed: No space left on device" full1.err'
+"$LONGVQ" train $CFG run.dir=full2 > /dev/full 2> full2.err; rc=$?
+check "log on a full disk: the run stops, saying so" '[ $rc -ne 0 ] && grep -q "writing the log to stdout failed" full2.err'
+# An LM val split too short for one window is refused at start (it would log a loss of 0/0).
+head -c 3000 "$SRC/README.md" > short.txt
+"$LONGVQ" data text --out short.h5 --val-fraction 0.003 short.txt > /dev/null 2>&1
+"$LONGVQ" train $CFG run.dir=short data.train=short.h5 data.val=short.h5 model.mode=decoder data.seq_len=32 \
+  > short.log 2> short.err; rc=$?
+check "LM val split shorter than seq_len+1 refused" '[ $rc -eq 2 ] && grep -q "data.val: split .val. of short.h5 has [0-9]* tokens, fewer than seq_len + 1 = 33" short.err'
 "$LONGVQ" train $CFG --print-config > eff.yaml 2>&1
 check "print-config loads back" '"$LONGVQ" train eff.yaml --print-config | diff - eff.yaml > /dev/null'
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "trainer/base/clock.h"
 #include "io/checkpoint.h"
@@ -51,7 +52,8 @@ static void check_compatible(lv_trainer *t, const char *path, const char *yaml) 
 /* Rank 0: drop the metric lines of steps after `step` (work lost since that checkpoint, redone now),
  * so the file reads as one run. Rewritten through a temporary file and a rename. */
 static void trim_metrics(lv_trainer *t, int64_t step) {
-  if (!dist_is_root() || !t->log.metrics) return;
+  struct stat st; /* a FIFO or a device given as log.metrics is appended to, never rewritten */
+  if (!dist_is_root() || !t->log.metrics || stat(t->log.path, &st) != 0 || !S_ISREG(st.st_mode)) return;
   fclose(t->log.metrics);
   char tmp[sizeof t->log.path + 8];
   snprintf(tmp, sizeof tmp, "%s.tmp", t->log.path);
@@ -69,6 +71,19 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
   if (!t->log.metrics) DIE("%s: cannot reopen the metrics file", t->log.path);
 }
 
+/* Rank 0: the training lines (with a "step") already in the metrics file; 0 on other ranks. */
+static int64_t metric_lines(const lv_trainer *t) {
+  struct stat st; /* only a regular file is read: log.metrics may be a FIFO or a device */
+  if (!dist_is_root() || stat(t->log.path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  FILE *f = fopen(t->log.path, "r");
+  if (!f) return 0;
+  char line[8192];
+  int64_t n = 0;
+  while (fgets(line, sizeof line, f)) n += strstr(line, "\"step\": ") != NULL;
+  fclose(f);
+  return n;
+}
+
 int64_t trainer_resume(lv_trainer *t) {
   const char *want = t->cfg.checkpoint.resume;
   if (!want[0]) {
@@ -77,22 +92,33 @@ int64_t trainer_resume(lv_trainer *t) {
     char names[1][LV_CKPT_NAME_MAX];
     int64_t steps[1];
     if (lv_ckpt_list(t->cfg.run.dir, names, steps, 1) > 0)
-      DIE_INPUT("run.dir: %s already holds the checkpoints of a run (newest: %s, step %lld): set "
-                "checkpoint.resume=auto to continue it, or choose another run.dir", t->cfg.run.dir, names[0],
-                (long long)steps[0]);
+      DIE_INPUT_ALL("run.dir: %s already holds the checkpoints of a run (newest: %s, step %lld): set "
+                    "checkpoint.resume=auto to continue it, or choose another run.dir", t->cfg.run.dir, names[0],
+                    (long long)steps[0]);
+    int64_t lines = metric_lines(t); /* an earlier run that died before its first checkpoint */
+    CHECK_INPUT_ALL(lines > 0, "run.dir: %s already holds %lld metric lines of a run that made no checkpoint: set "
+                    "checkpoint.resume=auto to start it again (its lines are then replaced), or choose another "
+                    "run.dir", t->log.path, (long long)lines);
     return 0;
   }
   char path[LV_PATH_MAX];
   if (!strcmp(want, "auto")) {
     int found = lv_ckpt_find_resumable(t->cfg.run.dir, path, sizeof path);
     if (found == 1) {
-      log_info("resume auto: no checkpoint in %s, starting fresh", t->cfg.run.dir);
+      int64_t lines = metric_lines(t);
+      if (lines > 0) { /* a fresh start must not mix with the lines of an attempt that left no checkpoint */
+        trim_metrics(t, 0);
+        log_info("resume auto: no checkpoint in %s, starting fresh; dropped %lld metric lines of an earlier "
+                 "attempt that made no checkpoint", t->cfg.run.dir, (long long)lines);
+      } else {
+        log_info("resume auto: no checkpoint in %s, starting fresh", t->cfg.run.dir);
+      }
       return 0;
     }
     /* Starting fresh would later rotate the damaged files away: the user decides instead. */
     if (found == 2)
-      DIE_INPUT("checkpoint.resume=auto: %s has checkpoints but none is intact (see the warnings above); "
-                "move them away to start fresh, or resume from a file", t->cfg.run.dir);
+      DIE_INPUT_ALL("checkpoint.resume=auto: %s has checkpoints but none is intact (see the warnings above); "
+                    "move them away to start fresh, or resume from a file", t->cfg.run.dir);
   } else {
     snprintf(path, sizeof path, "%s", want);
   }
@@ -107,11 +133,16 @@ int64_t trainer_resume(lv_trainer *t) {
   char err[1024];
   int bad = lv_ckpt_read(path, &t->lay, t->params, t->state, t->opt.m, t->opt.v, t->opt.shard, t->opt.shard_off, t->opt.n_shard, &meta,
                          err, sizeof err);
-  if (bad) DIE_INPUT("checkpoint.resume: %s", err);
+  if (bad) DIE_INPUT_ALL("checkpoint.resume: %s", err); /* lv_ckpt_read: every rank has the same verdict */
   free((void *)meta.config_yaml);
   if (meta.seed != (uint64_t)t->cfg.run.seed)
-    DIE_INPUT("run.seed: %s was written with seed %llu, the config says %lld (the data order and dropout would "
-              "change)", path, (unsigned long long)meta.seed, (long long)t->cfg.run.seed);
+    DIE_INPUT_ALL("run.seed: %s was written with seed %llu, the config says %lld (the data order and dropout "
+                  "would change)", path, (unsigned long long)meta.seed, (long long)t->cfg.run.seed);
+  /* Continuing past train.steps would save later parameters under an earlier step's name. */
+  if (meta.step > t->cfg.train.steps)
+    DIE_INPUT_ALL("train.steps: %lld is below the step %lld of %s: nothing to train, and checkpoints would be "
+                  "mislabelled (raise train.steps, or evaluate that checkpoint's model)", (long long)t->cfg.train.steps,
+                  (long long)meta.step, path);
   t->order.samples_seen = meta.samples_seen;
   t->restart_count = meta.restart_count + 1;
   lv_model_set_codebooks(t->model, t->state);

@@ -1,5 +1,6 @@
 /* The step loop: data order, micro-batches, reduction, clipping, AdamW, codebook update, logging,
  * evaluation. Spec: "Optimization", "Vector quantization of keys", "Randomness". */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "trainer/base/dist.h"
 #include "trainer/base/hash.h"
 #include "trainer/base/log.h"
+#include "trainer/jsonl.h"
 #include "trainer/optim.h"
 #include "trainer/placement.h"
 #include "trainer/base/rng.h"
@@ -319,6 +321,15 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   return 0;
 }
 
+/* Rank 0: one metrics line (with the run's name, if any), written whole or the run stops: a full
+ * disk must not lose lines silently. */
+static void write_metrics(lv_trainer *t, lv_jsonl *j) {
+  if (t->cfg.run.name[0]) jsonl_str(j, "run", t->cfg.run.name);
+  if (jsonl_write(j, t->log.metrics))
+    DIE("log.metrics: writing %s failed: %s (the run stops rather than lose metric lines)", t->log.path,
+        strerror(errno));
+}
+
 static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   const lv_config *c = &t->cfg;
   const lv_dims *d = &t->dims;
@@ -326,14 +337,13 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   t->log.steps_timed += 1;
   t->log.time_timed += r->step_s;
   double eta = (double)(c->train.steps - s) * (lv_now_s() - t->log.t_start) / (double)s;
-  char usage[1024] = "", jusage[1024] = "";
-  size_t u = 0, ju = 0;
+  char usage[1024] = "";
+  double ppl[LV_MAX_LAYERS];
+  size_t u = 0;
   for (int i = 0; i < d->n_layers; i++) {
     int64_t in_use;
-    double ppl;
-    vq_usage(&in_use, &ppl, t->red.stats + t->red.sl.n_s + (size_t)i * (size_t)d->S, d->S);
-    u += (size_t)snprintf(usage + u, sizeof usage - u, "%s%.1f", i ? "," : "", ppl);
-    ju += (size_t)snprintf(jusage + ju, sizeof jusage - ju, "%s%.3f", i ? "," : "", ppl);
+    vq_usage(&in_use, &ppl[i], t->red.stats + t->red.sl.n_s + (size_t)i * (size_t)d->S, d->S);
+    u += (size_t)snprintf(usage + u, sizeof usage - u, "%s%.1f", i ? "," : "", ppl[i]);
   }
   double gflops = t->log.flops_per_token * tps * 1e-9;
   double hidden = r->comm_s > 1e-6 ? 1.0 - r->exposed_s / r->comm_s : 1.0;
@@ -355,20 +365,35 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
     return;
   }
   if (progress) log_progress_done();
-  printf("%s\n", line);
-  fflush(stdout);
-  fprintf(t->log.metrics,
-          "{\"step\": %lld, \"loss\": %.10g, \"task_loss\": %.10g, \"%s\": %.10g, \"lr\": %.7g, \"grad_norm\": %.7g, "
-          "\"tokens\": %.0f, \"targets\": %.0f, \"ranks\": %d, \"threads\": %d, "
-          "\"tokens_per_s\": %.1f, \"gflops\": %.2f, \"step_s\": %.4f, \"compute_s\": %.4f, \"comm_s\": %.4f, "
-          "\"exposed_comm_s\": %.4f, \"data_s\": %.4f, \"optimizer_s\": %.4f, \"comm_bytes\": %.0f, "
-          "\"busbw_gbs\": %.3f, \"slowest_compute_s\": %.4f, \"peak_rss_mib\": %.1f, \"eta_s\": %.0f, "
-          "\"reseeds\": %lld, \"code_perplexity\": [%s]%s}\n",
-          (long long)s, r->loss, r->task, t->train.lm ? "bits_per_token" : "accuracy", mval, r->lr, r->grad_norm,
-          r->tokens, r->targets, t->world, placement_threads(), tps, gflops, r->step_s, r->compute_s, r->comm_s,
-          r->exposed_s, r->data_s, r->opt_s, r->bytes, r->busbw, r->slowest_compute_s, r->peak_rss_mib, eta,
-          (long long)r->reseeds, jusage, t->log.run_json);
-  fflush(t->log.metrics);
+  log_info("%s", line);
+  lv_jsonl j;
+  jsonl_begin(&j);
+  jsonl_int(&j, "step", (long long)s);
+  jsonl_num(&j, "loss", "%.10g", r->loss);
+  jsonl_num(&j, "task_loss", "%.10g", r->task);
+  jsonl_num(&j, t->train.lm ? "bits_per_token" : "accuracy", "%.10g", mval);
+  jsonl_num(&j, "lr", "%.7g", r->lr);
+  jsonl_num(&j, "grad_norm", "%.7g", r->grad_norm);
+  jsonl_num(&j, "tokens", "%.0f", r->tokens);
+  jsonl_num(&j, "targets", "%.0f", r->targets);
+  jsonl_int(&j, "ranks", t->world);
+  jsonl_int(&j, "threads", placement_threads());
+  jsonl_num(&j, "tokens_per_s", "%.1f", tps);
+  jsonl_num(&j, "gflops", "%.2f", gflops);
+  jsonl_num(&j, "step_s", "%.4f", r->step_s);
+  jsonl_num(&j, "compute_s", "%.4f", r->compute_s);
+  jsonl_num(&j, "comm_s", "%.4f", r->comm_s);
+  jsonl_num(&j, "exposed_comm_s", "%.4f", r->exposed_s);
+  jsonl_num(&j, "data_s", "%.4f", r->data_s);
+  jsonl_num(&j, "optimizer_s", "%.4f", r->opt_s);
+  jsonl_num(&j, "comm_bytes", "%.0f", r->bytes);
+  jsonl_num(&j, "busbw_gbs", "%.3f", r->busbw);
+  jsonl_num(&j, "slowest_compute_s", "%.4f", r->slowest_compute_s);
+  jsonl_num(&j, "peak_rss_mib", "%.1f", r->peak_rss_mib);
+  jsonl_num(&j, "eta_s", "%.0f", eta);
+  jsonl_int(&j, "reseeds", (long long)r->reseeds);
+  jsonl_num_array(&j, "code_perplexity", "%.3f", ppl, (int)d->n_layers);
+  write_metrics(t, &j);
 }
 
 static void run_eval(lv_trainer *t, int64_t s) {
@@ -377,17 +402,18 @@ static void run_eval(lv_trainer *t, int64_t s) {
   trainer_evaluate(t, &t->eval, t->cfg.train.eval_batches, &loss, &acc, &ntok);
   if (!dist_is_root()) return;
   if (t->eval.lm)
-    printf("eval  %6lld | val loss %.4f | val bpt %.4f | val acc %.4f | %.0f targets\n", (long long)s, loss,
-           loss / log(2.0), acc, ntok);
+    log_info("eval  %6lld | val loss %.4f | val bpt %.4f | val acc %.4f | %.0f targets", (long long)s, loss,
+             loss / log(2.0), acc, ntok);
   else
-    printf("eval  %6lld | val loss %.4f | val acc %.4f | %.0f samples\n", (long long)s, loss, acc, ntok);
-  if (t->eval.lm)
-    fprintf(t->log.metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"bits_per_token\": %.7g, \"accuracy\": %.7g%s}\n",
-            (long long)s, loss, loss / log(2.0), acc, t->log.run_json);
-  else
-    fprintf(t->log.metrics, "{\"step\": %lld, \"split\": \"val\", \"loss\": %.7g, \"accuracy\": %.7g%s}\n", (long long)s, loss, acc,
-            t->log.run_json);
-  fflush(t->log.metrics);
+    log_info("eval  %6lld | val loss %.4f | val acc %.4f | %.0f samples", (long long)s, loss, acc, ntok);
+  lv_jsonl j;
+  jsonl_begin(&j);
+  jsonl_int(&j, "step", (long long)s);
+  jsonl_str(&j, "split", "val");
+  jsonl_num(&j, "loss", "%.7g", loss);
+  if (t->eval.lm) jsonl_num(&j, "bits_per_token", "%.7g", loss / log(2.0));
+  jsonl_num(&j, "accuracy", "%.7g", acc);
+  write_metrics(t, &j);
 }
 
 int trainer_run(lv_trainer *t) {

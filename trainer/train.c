@@ -31,6 +31,11 @@ static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char
   sp->lm = lv_dataset_task(sp->ds) == LV_TASK_LM;
   if (sp->lm && seq_len == 0) DIE_INPUT_ALL("data.seq_len: a language-modelling dataset needs an explicit seq_len");
   sp->n = lv_dataset_num_samples(sp->ds);
+  if (sp->n == 0 && sp->lm) /* evaluating nothing would log a loss of 0/0 */
+    DIE_INPUT_ALL("%s: split '%s' of %s has %lld tokens, fewer than seq_len + 1 = %lld: no window to %s", key, split,
+                  path, (long long)lv_dataset_num_tokens(sp->ds), (long long)seq_len + 1,
+                  strcmp(key, "data.train") ? "evaluate" : "train on");
+  if (sp->n == 0) DIE_INPUT_ALL("%s: split '%s' of %s has no samples", key, split, path);
 }
 
 /* data.seq_len, or the longest sample of `sp` (the split the model is sized from) rounded up to the
@@ -109,18 +114,6 @@ static void mkdir_p(const char *dir) {
       *p = '/';
     }
   if (mkdir(buf, 0777) != 0 && errno != EEXIST) DIE_INPUT("run.dir: cannot create %s: %s", dir, strerror(errno));
-}
-
-/* run.name as a JSON member for the metrics lines: `, "run": "NAME"` ("" when unnamed). */
-static void run_name_json(char *out, size_t cap, const char *name) {
-  out[0] = 0;
-  if (!name[0]) return;
-  size_t n = (size_t)snprintf(out, cap, ", \"run\": \"");
-  for (const unsigned char *p = (const unsigned char *)name; *p && n + 8 < cap; p++)
-    n += (size_t)(*p == '"' || *p == '\\' ? snprintf(out + n, cap - n, "\\%c", *p)
-                  : *p < 0x20 ? snprintf(out + n, cap - n, "\\u%04x", *p)
-                              : snprintf(out + n, cap - n, "%c", *p));
-  snprintf(out + n, cap - n, "\"");
 }
 
 void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
@@ -220,7 +213,6 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
              2.0 * 4.0 * (double)t->red.grad_pad / 1048576.0, reducer_num_buckets(t->red.rd), c->dist.bucket_mb);
     fflush(stdout);
   }
-  run_name_json(t->log.run_json, sizeof t->log.run_json, c->run.name);
   if (need_train && dist_is_root()) {
     printf("run: %s, dir %s\n", c->run.name[0] ? c->run.name : "(unnamed: set run.name)", c->run.dir);
     mkdir_p(c->run.dir);

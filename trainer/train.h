@@ -62,7 +62,6 @@ typedef struct {
 typedef struct {
   FILE *metrics;             /* rank 0 in training; NULL otherwise */
   char path[LV_PATH_MAX];
-  char run_json[6 * LV_CONFIG_NAME_MAX + 16]; /* `, "run": "<run.name, JSON-escaped>"` or "" (no name) */
   double t_start, steps_timed, time_timed;
   double flops_per_token;
 } lv_run_log;

@@ -1,11 +1,19 @@
 #include "trainer/base/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "trainer/base/check.h"
 #include "trainer/base/dist.h"
+
+/* The log is part of what a run leaves: a write that fails (a full disk under the job's output
+ * file) stops the run with a message on stderr instead of losing lines silently. */
+static void flush_stdout(void) {
+  if (ferror(stdout) || fflush(stdout) != 0) DIE("writing the log to stdout failed: %s", strerror(errno));
+}
 
 void log_info(const char *fmt, ...) {
   if (dist_rank() != 0) return;
@@ -14,7 +22,7 @@ void log_info(const char *fmt, ...) {
   vfprintf(stdout, fmt, ap);
   va_end(ap);
   fputc('\n', stdout);
-  fflush(stdout);
+  flush_stdout();
 }
 
 static void log_ranked(const char *kind, const char *fmt, va_list ap) {
@@ -84,12 +92,12 @@ void log_progress(const char *fmt, ...) {
   va_end(ap);
   if (!tty) fputc('\n', stdout);
   progress_open = tty;
-  fflush(stdout);
+  flush_stdout();
 }
 
 void log_progress_done(void) {
   if (dist_rank() != 0) return;
   if (progress_open) fputc('\n', stdout);
   progress_open = 0;
-  fflush(stdout);
+  flush_stdout();
 }
