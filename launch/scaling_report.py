@@ -345,7 +345,7 @@ def plot(path, points, sweep, base):
     ax_t.set_ylim(bottom=0)
     extra = [Line2D([], [], color="gray", linestyle=":", label="ideal (100% efficiency)"),
              Line2D([], [], color="gray", marker="o", linestyle="", markerfacecolor="white", label="oversubscribed")]
-    ax_t.legend(handles=ax_t.get_legend_handles_labels()[0][::1] + extra, fontsize=8)
+    ax_t.legend(handles=ax_t.get_legend_handles_labels()[0] + extra, fontsize=8)
 
     # Step-time split: the parts that add up to the step, and the whole reduction beside them (it
     # overlaps compute; only its exposed part adds to the step).
@@ -380,11 +380,13 @@ def plot(path, points, sweep, base):
 
 
 def main(argv):
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     args = [a for a in argv if a != "--strict"]
     if len(args) != 1 or args[0].startswith("-"):
-        print(__doc__.strip().split("\n\n")[1] if len(args) == 1 and args[0] in ("-h", "--help") else
-              "usage: /usr/bin/python3 launch/scaling_report.py SWEEP_DIR [--strict]", file=sys.stderr)
-        return 0 if args and args[0] in ("-h", "--help") else 2
+        print("usage: /usr/bin/python3 launch/scaling_report.py SWEEP_DIR [--strict] (--help)", file=sys.stderr)
+        return 2
     sweep_dir = args[0]
     info_path = os.path.join(sweep_dir, "sweep.info")
     if not os.path.isfile(info_path):

@@ -72,6 +72,25 @@ check "malformed metrics: 2x1 failed, naming broken/2x1/metrics.jsonl:4" \
   'grep -q "^2x1,failed,.*broken/2x1/metrics.jsonl:4: malformed metrics line" broken/scaling.csv'
 check "a non-numeric field: 1x2 failed, naming the line and field" \
   'grep -q "^1x2,failed,.*broken/1x2/metrics.jsonl:5: field .compute_s. is .fast." broken/scaling.csv'
+# The fields the trainer is getting (tokens, ranks, threads, peak_rss_mib): used where present; a
+# point whose logged threads are not its own is a mismatch, not a measurement of that point.
+cp -r strong fields
+/usr/bin/python3 - fields <<'PY'
+import json, os, sys
+for p, (ranks, threads) in {"1x1": (1, 1), "2x1": (2, 1), "1x2": (1, 1), "4x1": (4, 1)}.items():
+    f = os.path.join(sys.argv[1], p, "metrics.jsonl")
+    rows = [json.loads(l) for l in open(f)]
+    for r in rows:
+        if "tokens_per_s" in r:
+            r.update(tokens=237 + r["step"] % 3, ranks=ranks, threads=threads, peak_rss_mib=40.0 + r["step"])
+    open(f, "w").write("".join(json.dumps(r) + "\n" for r in rows))
+PY
+/usr/bin/python3 "$REPORT" fields > fields.log 2>&1; rc=$?
+"${CHECK[@]}" fields "$DOCS" 1x1=ok 2x1=ok "1x2=mismatch:the trainer logged threads = [1], the point asked for 2" \
+  "3x1=bad-input:does not divide" 4x1=ok > fields-check.log; r=$?
+cat fields-check.log; fail=$((fail + r))
+check "new metrics fields: exit 0, peak RSS = the largest timed step's (47.0 MiB), tokens per step from 'tokens'" \
+  '[ $rc -eq 0 ] && grep -q "^1x1,ok,.*,47.0,[0-9.]*,0,," fields/scaling.csv && grep -q "^| 2x1 | ok .* 47.0 |" fields/scaling.md'
 /usr/bin/python3 "$REPORT" nowhere > nowhere.log 2>&1; rc=$?
 check "report over a directory without a sweep: exit 2, says so" '[ $rc -eq 2 ] && grep -q "not a sweep directory" nowhere.log'
 
