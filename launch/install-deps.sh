@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config git
       libdnnl-dev ocl-icd-opencl-dev
       libhdf5-openmpi-dev hdf5-tools zlib1g-dev
       libyaml-dev
-      dataset-fashion-mnist python3-h5py python3-numpy
+      dataset-fashion-mnist python3-h5py python3-numpy python3-matplotlib
       slurm-wlm munge)
 missing=()
 for p in "${PKGS[@]}"; do
