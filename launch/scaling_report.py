@@ -34,9 +34,9 @@ COLUMNS = [
 # Fields every training line of metrics.jsonl must have (an eval line has "split" instead).
 REQUIRED = ["step", "tokens_per_s", "step_s", "compute_s", "comm_s", "exposed_comm_s", "data_s",
             "optimizer_s", "comm_bytes", "busbw_gbs", "gflops"]
-# The trainer's own error lines (`longvq: error: ...`, `[rank r] ...`), then anything error-like
+# The trainer's own error lines (`longvq: error: ...`, `[rank r] error: ...`; not its warnings), then anything error-like
 # (mpirun's and srun's reports of a dead rank, the sbatch template's summary).
-TRAINER_ERROR = re.compile(r"^(longvq( [a-z]+)?: (error|unknown|unexpected|missing)|\[rank \d+\] )")
+TRAINER_ERROR = re.compile(r"^(longvq( [a-z]+)?: (error|unknown|unexpected|missing)|\[rank \d+\] (error|[^ ]+:[0-9]+:))")
 OTHER_ERROR = re.compile(r"exited on signal|segmentation fault|killed|\berror\b|abort", re.I)
 LOGS = ["train.err", "slurm.out", "submit.err", "train.log"]
 
