@@ -53,8 +53,10 @@ static void reduce_bucket(reducer *r, bucket *bk) {
 
 /* Bucket bk (the next one) was reduced in dt seconds: count it and move on (under mu if threaded). */
 static void bucket_done(reducer *r, bucket *bk, double dt) {
-  r->comm_s += dt;
-  r->bytes += (bk->f64 ? 8.0 : 4.0) * (double)(bk->hi - bk->lo);
+  if (r->world > 1) { /* one rank communicates nothing: no time, no bytes */
+    r->comm_s += dt;
+    r->bytes += (bk->f64 ? 8.0 : 4.0) * (double)(bk->hi - bk->lo);
+  }
   bk->done = 1;
   r->next++;
 }
