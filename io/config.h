@@ -89,6 +89,7 @@ typedef struct lv_config {
     char dir[LV_CONFIG_PATH_MAX];
     int64_t seed;
     char name[LV_CONFIG_NAME_MAX];
+    double lock_stale_s;
   } run;
 } lv_config;
 

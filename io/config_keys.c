@@ -109,6 +109,7 @@ static const lv_key keys[] = {
     STR(run, dir, "runs/default", "run directory: checkpoints, metrics, effective config"),
     INT(run, seed, "1234", 0, INF, 0, "seed of every random number (init, dropout, data order)"),
     STR(run, name, "", "run name: printed at start-up and the \"run\" field of every metrics line"),
+    DBL(run, lock_stale_s, "600", 1, INF, 0, "seconds without a heartbeat after which another run takes over the run.dir lock (docs/slurm.md)"),
 };
 
 const lv_key *lv_config_keys(size_t *n) {

@@ -59,7 +59,7 @@ static const char *const required[] = {
     "checkpoint.save_initial",
     "dist.bucket_mb", "dist.zero", "dist.world_size", "dist.check_every", "dist.comm_thread",
     "log.every", "log.metrics", "log.progress",
-    "run.dir", "run.seed", "run.name",
+    "run.dir", "run.seed", "run.name", "run.lock_stale_s",
 };
 #define N_REQUIRED (sizeof required / sizeof required[0])
 
@@ -112,6 +112,7 @@ static void test_defaults(void) {
   EXPECT(c.dist.check_every == 100 && c.dist.comm_thread, "dist");
   EXPECT(c.log.every == 10 && !strcmp(c.log.metrics, "") && c.log.progress == LV_PROGRESS_AUTO, "log");
   EXPECT(!strcmp(c.run.dir, "runs/default") && c.run.seed == 1234 && !strcmp(c.run.name, ""), "run");
+  EXPECT(c.run.lock_stale_s == 600, "run.lock_stale_s");
   capture cap;
   EXPECT(lv_config_validate(&c, cap_open(&cap)) == 0, "defaults validate");
   free(cap_close(&cap));
@@ -388,6 +389,7 @@ static const char *const unusual[][2] = {
     {"log.every", "1"}, {"log.metrics", "'single' {x} [y] &a *b !t %p @q `r` - s ? t | u > v"},
     {"log.progress", "off"},
     {"run.dir", "  leading and trailing spaces  "}, {"run.seed", "9223372036854775807"}, {"run.name", "---"},
+    {"run.lock_stale_s", "1.5"},
 };
 
 static void test_round_trip(void) {

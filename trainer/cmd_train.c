@@ -10,6 +10,7 @@
 #include "trainer/commands.h"
 #include "trainer/base/dist.h"
 #include "trainer/placement.h"
+#include "trainer/runlock.h"
 #include "trainer/signals.h"
 #include "trainer/train.h"
 
@@ -61,7 +62,7 @@ static void usage(int eval) {
     printf("usage: longvq train CONFIG [key=value ...] [--print-config]\n\n"
            "Trains the model the config describes (run under mpirun/srun for data parallelism).\n"
            "key=value arguments override the file. --print-config prints the effective config and exits.\n"
-           "Outputs go to run.dir: metrics.jsonl, model_step0.h5, model_final.h5.\n\nconfig keys:\n");
+           "Outputs go to run.dir: metrics.jsonl, model_step0.h5, model_final.h5; one run at a time (run.dir/.lock).\n\nconfig keys:\n");
   if (!eval) lv_config_help(stdout);
 }
 
@@ -149,11 +150,13 @@ static int run(int argc, char **argv, int eval) {
     }
   } else {
     lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */
+    runlock_acquire(cfg.run.dir, cfg.run.lock_stale_s); /* one run per run.dir, before anything is written there */
     trainer_setup(&t, &cfg, 1);
     trainer_init_params(&t, NULL, NULL); /* the spec init; trainer_run loads train.init_from or a checkpoint */
     rc = trainer_run(&t);
   }
   trainer_free(&t);
+  runlock_release(); /* (eval holds none) */
   lv_cli_config_free(&a.cc);
   return rc;
 }

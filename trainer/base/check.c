@@ -18,8 +18,15 @@ static int current_rank(void) {
   return rank;
 }
 
+static void (*g_on_abort)(void);
+
+void lv_on_abort(void (*fn)(void)) { g_on_abort = fn; }
+
 _Noreturn static void abort_all(int code) {
   int init = 0, fin = 0, size = 1;
+  void (*on_abort)(void) = g_on_abort;
+  g_on_abort = NULL; /* once, even if it fails a check itself */
+  if (on_abort) on_abort();
   fflush(stdout);
   fflush(stderr);
   MPI_Initialized(&init);

@@ -23,6 +23,11 @@ _Noreturn void lv_fail(int code, const char *file, int line, const char *call, c
 _Noreturn void lv_failf(int code, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Local. `fn` runs on this rank when a check or DIE ends the job, before MPI_Abort (which skips
+ * atexit handlers): e.g. removing a lock file this rank holds. One function, run once; it must not
+ * call MPI. */
+void lv_on_abort(void (*fn)(void));
+
 /* Library-specific message lookups (defined in check.c). */
 const char *lv_mpi_errstr(int err);
 const char *lv_dnnl_errstr(int status);
