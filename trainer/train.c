@@ -1,11 +1,9 @@
 /* Training setup: config + datasets -> model sizes, layout, arenas, model; teardown. */
 #include "trainer/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "io/model_io.h"
 #include "trainer/base/alloc.h"
@@ -102,18 +100,6 @@ static void alloc_split_buffers(lv_trainer *t, lv_split *sp) {
   sp->labels = alloc_z(sizeof(int32_t) * rows);
   sp->mask = alloc_z(rows * L);
   sp->tmask = alloc_z(rows * L);
-}
-
-static void mkdir_p(const char *dir) {
-  char buf[LV_CONFIG_PATH_MAX];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      mkdir(buf, 0777);
-      *p = '/';
-    }
-  if (mkdir(buf, 0777) != 0 && errno != EEXIST) DIE_INPUT("run.dir: cannot create %s: %s", dir, strerror(errno));
 }
 
 void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
@@ -215,7 +201,6 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
   if (need_train && dist_is_root()) {
     printf("run: %s, dir %s\n", c->run.name[0] ? c->run.name : "(unnamed: set run.name)", c->run.dir);
-    mkdir_p(c->run.dir);
     char *path = t->log.path;
     if (c->log.metrics[0])
       snprintf(path, sizeof t->log.path, "%s", c->log.metrics);
