@@ -31,6 +31,12 @@
 #define LV_PATH_MAX (LV_CONFIG_PATH_MAX + 256)
 /* Room for a short name (split names, run name). */
 #define LV_CONFIG_NAME_MAX 256
+/* Maxima of the trainer's size keys (the model's are in layers/params.h): far above any run that fits
+ * in memory, and small enough that their products (steps x batch samples seen, the micro-batch's
+ * B x L tokens times the model's widths) stay far from 2^63. */
+#define LV_MAX_SEQ_LEN ((int64_t)1 << 24) /* data.seq_len */
+#define LV_MAX_BATCH ((int64_t)1 << 24)   /* train.batch_size, train.micro_batch */
+#define LV_MAX_STEPS ((int64_t)1 << 32)   /* train.steps */
 
 /* Enum keys: the numeric values are the positions of the names in the key table's choices. */
 typedef enum { LV_SCHEDULE_LINEAR = 0, LV_SCHEDULE_COSINE = 1 } lv_schedule;
@@ -56,6 +62,7 @@ typedef struct lv_config {
     char train[LV_CONFIG_PATH_MAX], val[LV_CONFIG_PATH_MAX], test[LV_CONFIG_PATH_MAX];
     int64_t seq_len;              /* 0 = dataset max length rounded up to chunk_size */
     bool truncate;
+    bool verify;                  /* check the datasets' digests at run start */
     char split_train[LV_CONFIG_NAME_MAX], split_val[LV_CONFIG_NAME_MAX], split_test[LV_CONFIG_NAME_MAX];
     int64_t cache_mb;
   } data;

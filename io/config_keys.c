@@ -46,14 +46,14 @@ enum { SHAPE = LV_KEY_SHAPE, MAXO = LV_KEY_MAX_OPEN, MINO = LV_KEY_MIN_OPEN };
  * (prenorm adds final_norm, norm picks weight/bias/scale, tie_embeddings adds lm_head). */
 static const lv_key keys[] = {
     ENUM(model, mode, mode_names, SHAPE, "encoder (bidirectional, classification) or decoder (causal LM)"),
-    INT(model, d_model, "128", 1, INF, SHAPE, "model width D"),
-    INT(model, z_dim, "64", 1, INF, SHAPE, "query/key width Z"),
-    INT(model, v_dim, "256", 1, INF, SHAPE, "value width E"),
-    INT(model, ema_dim, "16", 1, INF, SHAPE, "EMA state size N per channel"),
-    INT(model, codebook_size, "64", 1, INF, SHAPE, "codes per layer S"),
-    INT(model, chunk_size, "128", 1, INF, SHAPE, "local attention window (chunk) length C"),
-    INT(model, ffn_dim, "0", 0, INF, SHAPE, "feed-forward hidden width F; 0 = 2 * d_model"),
-    INT(model, n_layers, "2", 1, INF, SHAPE, "number of layers"),
+    INT(model, d_model, "128", 1, LV_MAX_WIDTH, SHAPE, "model width D"),
+    INT(model, z_dim, "64", 1, LV_MAX_WIDTH, SHAPE, "query/key width Z"),
+    INT(model, v_dim, "256", 1, LV_MAX_WIDTH, SHAPE, "value width E"),
+    INT(model, ema_dim, "16", 1, LV_MAX_EMA_DIM, SHAPE, "EMA state size N per channel"),
+    INT(model, codebook_size, "64", 1, LV_MAX_CODEBOOK, SHAPE, "codes per layer S"),
+    INT(model, chunk_size, "128", 1, LV_MAX_WIDTH, SHAPE, "local attention window (chunk) length C"),
+    INT(model, ffn_dim, "0", 0, LV_MAX_FFN, SHAPE, "feed-forward hidden width F; 0 = 2 * d_model"),
+    INT(model, n_layers, "2", 1, LV_MAX_LAYERS, SHAPE, "number of layers"),
     BOOL(model, prenorm, "true", SHAPE, "norm before (true) or after (false) each residual block"),
     ENUM(model, norm, norm_names, SHAPE, "every norm of the model, final_norm included"),
     DBL(model, dropout, "0", 0, 1, MAXO, "dropout probability"),
@@ -62,22 +62,23 @@ static const lv_key keys[] = {
     DBL(model, commit_weight, "1e-4", 0, INF, 0, "weight of the VQ commitment loss"),
     DBL(model, codebook_decay, "0.99", 0, 1, 0, "EMA decay of the codebook"),
     BOOL(model, far_attention, "true", 0, "attend to far tokens via the codebook (false: ablation)"),
-    INT(model, vocab_size, "0", 0, INF, SHAPE, "vocabulary size V; 0 = from the dataset"),
-    INT(model, n_classes, "0", 0, INF, SHAPE, "encoder classes K; 0 = from the dataset"),
+    INT(model, vocab_size, "0", 0, LV_MAX_VOCAB, SHAPE, "vocabulary size V; 0 = from the dataset"),
+    INT(model, n_classes, "0", 0, LV_MAX_CLASSES, SHAPE, "encoder classes K; 0 = from the dataset"),
 
     STR(data, train, "", "training set: HDF5 file, or glob of shards"),
     STR(data, val, "", "validation set (file or glob); \"\" = none"),
     STR(data, test, "", "test set (file or glob); \"\" = none"),
-    INT(data, seq_len, "1024", 0, INF, 0, "sequence length L; 0 = dataset max, rounded up to chunk_size"),
+    INT(data, seq_len, "1024", 0, LV_MAX_SEQ_LEN, 0, "sequence length L; 0 = dataset max, rounded up to chunk_size"),
     BOOL(data, truncate, "false", 0, "cut sequences longer than seq_len (false: they are an error)"),
     STR(data, split_train, "train", "split name read from data.train"),
     STR(data, split_val, "val", "split name read from data.val"),
     STR(data, split_test, "test", "split name read from data.test"),
-    INT(data, cache_mb, "64", 0, INF, 0, "HDF5 chunk cache per rank, MiB"),
+    BOOL(data, verify, "true", 0, "check the datasets' digests at run start (reads them once); false for huge sets"),
+    INT(data, cache_mb, "64", 0, 1 << 20, 0, "HDF5 chunk cache per rank, MiB"),
 
-    INT(train, batch_size, "32", 1, INF, 0, "global batch (sequences per step over all ranks)"),
-    INT(train, micro_batch, "1", 1, INF, 0, "micro-batches each rank splits its share into (accumulation)"),
-    INT(train, steps, "1000", 1, INF, 0, "optimizer steps"),
+    INT(train, batch_size, "32", 1, LV_MAX_BATCH, 0, "global batch (sequences per step over all ranks)"),
+    INT(train, micro_batch, "1", 1, LV_MAX_BATCH, 0, "micro-batches each rank splits its share into (accumulation)"),
+    INT(train, steps, "1000", 1, LV_MAX_STEPS, 0, "optimizer steps"),
     DBL(train, lr, "1e-3", 0, INF, 0, "peak learning rate"),
     DBL(train, min_lr, "0", 0, INF, 0, "learning rate at the last step"),
     INT(train, warmup, "100", 0, INF, 0, "linear warmup steps"),
@@ -96,7 +97,7 @@ static const lv_key keys[] = {
     STR(checkpoint, resume, "", "\"\" = fresh run, \"auto\" = newest in run.dir, or a checkpoint path"),
     BOOL(checkpoint, save_initial, "true", 0, "save a checkpoint of the initial model (step 0)"),
 
-    DBL(dist, bucket_mb, "25", 0, INF, MINO, "gradient all-reduce bucket size, MiB"),
+    DBL(dist, bucket_mb, "25", 0, 1 << 16, MINO, "gradient all-reduce bucket size, MiB"),
     INT(dist, zero, "0", 0, 1, 0, "ZeRO stage: 1 = shard optimizer state over ranks"),
     INT(dist, world_size, "0", 0, INF, 0, "required number of ranks; 0 = any"),
     INT(dist, check_every, "100", 0, INF, 0, "replica-consistency hash every N steps; 0 = off"),
@@ -136,16 +137,16 @@ static size_t section_len(const char *key_name) { return (size_t)(strchr(key_nam
 
 /* ---- ranges ---------------------------------------------------------------------------------- */
 
-/* "" (unbounded), ">= 1", "> 0", "<= 5" or "[0, 1)". */
+/* "" (unbounded), ">= 1", "> 0", "<= 5" or "[0, 1)"; integers in full ("[1, 16777216]"). */
 static void range_text(const lv_key *k, char *buf, size_t cap) {
   int lo = isfinite(k->min), hi = isfinite(k->max);
   int lo_open = (k->flags & LV_KEY_MIN_OPEN) != 0, hi_open = (k->flags & LV_KEY_MAX_OPEN) != 0;
   if (lo && hi)
-    snprintf(buf, cap, "%c%g, %g%c", lo_open ? '(' : '[', k->min, k->max, hi_open ? ')' : ']');
+    snprintf(buf, cap, "%c%.15g, %.15g%c", lo_open ? '(' : '[', k->min, k->max, hi_open ? ')' : ']');
   else if (lo)
-    snprintf(buf, cap, "%s %g", lo_open ? ">" : ">=", k->min);
+    snprintf(buf, cap, "%s %.15g", lo_open ? ">" : ">=", k->min);
   else if (hi)
-    snprintf(buf, cap, "%s %g", hi_open ? "<" : "<=", k->max);
+    snprintf(buf, cap, "%s %.15g", hi_open ? "<" : "<=", k->max);
   else
     buf[0] = '\0';
 }

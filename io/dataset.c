@@ -75,7 +75,7 @@ static void root_free(root_info *r) {
 static hid_t open_file(const char *path) {
   if (access(path, R_OK) != 0) DIE_INPUT("%s: cannot read file: %s", path, strerror(errno));
   htri_t is = H5Fis_hdf5(path);
-  if (is <= 0) DIE_INPUT("%s: not an HDF5 file", path);
+  if (is <= 0) DIE_INPUT("%s: not an HDF5 file%s", path, is < 0 ? " (or a damaged one)" : "");
   hid_t fapl, f;
   CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
   /* Take the shared lock where the file system supports it, carry on where it does not. */
@@ -87,7 +87,7 @@ static hid_t open_file(const char *path) {
 
 static int64_t need_i64(hid_t obj, const char *path, const char *where, const char *name) {
   int64_t v = 0;
-  int rc = lv_attr_read_i64(obj, name, &v);
+  int rc = lv_attr_read_i64(obj, path, where, name, &v);
   if (rc == 0) DIE_INPUT("%s: %s: attribute '%s' is missing", path, where, name);
   if (rc < 0) DIE_INPUT("%s: %s: attribute '%s' is not an integer scalar", path, where, name);
   return v;
@@ -95,7 +95,7 @@ static int64_t need_i64(hid_t obj, const char *path, const char *where, const ch
 
 static char *need_str(hid_t obj, const char *path, const char *name) {
   char *s = NULL;
-  int rc = lv_attr_read_str(obj, name, &s);
+  int rc = lv_attr_read_str(obj, path, "/", name, &s);
   if (rc == 0) DIE_INPUT("%s: root attribute '%s' is missing", path, name);
   if (rc < 0) DIE_INPUT("%s: root attribute '%s' is not a string", path, name);
   return s;
@@ -103,33 +103,38 @@ static char *need_str(hid_t obj, const char *path, const char *name) {
 
 static void read_root(hid_t f, const char *path, root_info *r) {
   memset(r, 0, sizeof *r);
-  int rc = lv_attr_read_str(f, "format", &r->format);
+  int rc = lv_attr_read_str(f, path, "/", "format", &r->format);
   if (rc <= 0) DIE_INPUT("%s: not a longvq dataset (no string attribute 'format' at the root)", path);
   if (strcmp(r->format, LV_DATASET_FORMAT) != 0)
     DIE_INPUT("%s: not a longvq dataset (format is '%s', expected '%s')", path, r->format, LV_DATASET_FORMAT);
   r->version = need_i64(f, path, "root", "format_version");
-  if (r->version != LV_DATASET_VERSION)
-    DIE_INPUT("%s: dataset format version %lld is not supported (this build reads version %d)", path,
+  if (r->version < 1 || r->version > LV_DATASET_VERSION)
+    DIE_INPUT("%s: dataset format version %lld is not supported (this build reads versions 1 to %d)", path,
               (long long)r->version, LV_DATASET_VERSION);
   r->task = need_str(f, path, "task");
   int lm = !strcmp(r->task, "lm");
   if (!lm && strcmp(r->task, "classification") != 0)
     DIE_INPUT("%s: task '%s' is not 'classification' or 'lm'", path, r->task);
   r->vocab = need_i64(f, path, "root", "vocab_size");
-  if (r->vocab < 1 || r->vocab > INT32_MAX) DIE_INPUT("%s: vocab_size %lld out of range", path, (long long)r->vocab);
+  if (r->vocab < 1 || r->vocab > LV_MAX_VOCAB)
+    DIE_INPUT("%s: vocab_size %lld is outside [1, %lld] (the limit of vocabulary sizes)", path, (long long)r->vocab,
+              (long long)LV_MAX_VOCAB);
   r->classes = need_i64(f, path, "root", "n_classes");
-  if (lm ? r->classes != 0 : (r->classes < 1 || r->classes > INT32_MAX))
+  if (!lm && r->classes > LV_MAX_CLASSES)
+    DIE_INPUT("%s: n_classes %lld is more than the limit %lld", path, (long long)r->classes, (long long)LV_MAX_CLASSES);
+  if (lm ? r->classes != 0 : r->classes < 1)
     DIE_INPUT("%s: n_classes %lld is not valid for task '%s'", path, (long long)r->classes, r->task);
   r->shard_index = need_i64(f, path, "root", "shard_index");
   r->shard_count = need_i64(f, path, "root", "shard_count");
-  if (r->shard_count < 1 || r->shard_index < 0 || r->shard_index >= r->shard_count)
+  if (r->shard_count < 1 || r->shard_count > LV_DS_MAX_SHARDS || r->shard_index < 0 || r->shard_index >= r->shard_count)
     DIE_INPUT("%s: shard_index %lld / shard_count %lld out of range", path, (long long)r->shard_index,
               (long long)r->shard_count);
   r->generator = need_str(f, path, "generator");
   r->options = need_str(f, path, "options");
   r->sources = need_str(f, path, "sources");
-  if (lv_attr_read_str(f, "created_by", &r->created_by) <= 0) r->created_by = strdup("");
-  if (lv_attr_read_u64(f, "seed", &r->seed) < 0) DIE_INPUT("%s: root attribute 'seed' is not an integer", path);
+  if (lv_attr_read_str(f, path, "/", "created_by", &r->created_by) <= 0) r->created_by = strdup("");
+  if (lv_attr_read_u64(f, path, "/", "seed", &r->seed) < 0)
+    DIE_INPUT("%s: root attribute 'seed' is not an integer", path);
 }
 
 /* Shards of one dataset agree on everything but their index. */
@@ -139,6 +144,7 @@ static void same_dataset(const root_info *a, const char *pa, const root_info *b,
   else if (a->vocab != b->vocab) what = "vocab_size";
   else if (a->classes != b->classes) what = "n_classes";
   else if (a->shard_count != b->shard_count) what = "shard_count";
+  else if (a->version != b->version) what = "format_version";
   else if (strcmp(a->generator, b->generator)) what = "generator";
   else if (strcmp(a->options, b->options)) what = "options";
   else if (a->seed != b->seed) what = "seed";
@@ -155,30 +161,30 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
   return 0;
 }
 
-/* A 1-D integer dataset of `n` elements (n < 0: any length, returned). */
-static hid_t open_1d(hid_t g, const char *path, const char *split, const char *name, int64_t *n, hid_t dapl) {
-  if (H5Lexists(g, name, H5P_DEFAULT) <= 0) DIE_INPUT("%s: /%s/%s is missing", path, split, name);
-  hid_t d, t, sp;
-  H5_INPUT(d = H5Dopen2(g, name, dapl), path, "/%s/%s: cannot open", split, name);
-  CHECK_H5(t = H5Dget_type(d));
-  if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) > 8)
-    DIE_INPUT("%s: /%s/%s is not an integer dataset", path, split, name);
-  if (!strcmp(name, "tokens") && H5Tget_size(t) > 4)
-    DIE_INPUT("%s: /%s/tokens has %zu-byte integers (at most 4: token ids are int32)", path, split, H5Tget_size(t));
-  CHECK_H5(H5Tclose(t));
-  CHECK_H5(sp = H5Dget_space(d));
-  hsize_t dim = 0;
-  if (H5Sget_simple_extent_ndims(sp) != 1) DIE_INPUT("%s: /%s/%s is not 1-dimensional", path, split, name);
-  CHECK_H5(H5Sget_simple_extent_dims(sp, &dim, NULL));
-  CHECK_H5(H5Sclose(sp));
-  if (*n >= 0 && (int64_t)dim != *n)
-    DIE_INPUT("%s: /%s/%s has %llu entries, expected %lld", path, split, name, (unsigned long long)dim, (long long)*n);
-  *n = (int64_t)dim;
-  return d;
+/* Array `arr` of shard s (dataset d, n entries): its size, and its digest (format version >= 2). */
+static void read_digest(const lv_dataset *ds, lv_shard *s, hid_t d, int arr, int64_t n) {
+  char obj[160];
+  snprintf(obj, sizeof obj, "/%s/%s", ds->split, lv_array_names[arr]);
+  s->n_elems[arr] = n;
+  s->digest[arr] = -1;
+  if (ds->version < 2) return;
+  uint64_t v = 0;
+  int rc = lv_attr_read_u64(d, s->path, obj, LV_DIGEST_ATTR, &v);
+  if (rc == 0)
+    DIE_INPUT("%s: %s: attribute '%s' is missing (format version %lld stores a digest of every array)", s->path, obj,
+              LV_DIGEST_ATTR, (long long)ds->version);
+  if (rc < 0 || v > UINT32_MAX)
+    DIE_INPUT("%s: %s: attribute '%s' is not a 32-bit digest", s->path, obj, LV_DIGEST_ATTR);
+  s->digest[arr] = (int64_t)v;
 }
 
 static void read_all(hid_t d, hid_t mem_type, void *buf, const char *path, const char *split, const char *name) {
   H5_INPUT(H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path, "/%s/%s: read failed", split, name);
+}
+
+/* Closes group /split or dataset /split/name (name NULL: the group). */
+static void close_obj(hid_t id, const char *path, const char *split, const char *name) {
+  H5_INPUT(H5Oclose(id), path, "/%s%s%s: cannot close", split, name ? "/" : "", name ? name : "");
 }
 
 static size_t cache_slots(size_t bytes) {
@@ -190,71 +196,91 @@ static size_t cache_slots(size_t bytes) {
   }
 }
 
-/* The split of one shard: sizes, token dataset, offsets; labels go into lbl (its own range). */
+/* Offsets of shard s: start at 0, strictly increase (no empty sample), samples within the length
+ * limit (all nonnegative by then, so no difference can wrap), end at n_tokens. */
+static void check_offsets(const lv_dataset *ds, const lv_shard *s) {
+  const char *p = s->path, *sp = ds->split;
+  const int64_t *o = s->offsets;
+  if (o[0] != 0) DIE_INPUT("%s: /%s/offsets[0] is %lld, must be 0", p, sp, (long long)o[0]);
+  for (int64_t i = 0; i < s->n_samples; i++) {
+    int64_t gi = s->global_offset + i;
+    if (o[i + 1] == o[i])
+      DIE_INPUT("%s: /%s: sample %lld (global index %lld) is empty", p, sp, (long long)i, (long long)gi);
+    if (o[i + 1] < o[i]) DIE_INPUT("%s: /%s/offsets decrease at entry %lld (not monotonic)", p, sp, (long long)(i + 1));
+    if (o[i + 1] - o[i] > LV_DS_MAX_SAMPLE_LEN)
+      DIE_INPUT("%s: /%s: sample %lld (global index %lld) has %lld tokens, more than the limit %lld of a sample", p, sp,
+                (long long)i, (long long)gi, (long long)(o[i + 1] - o[i]), (long long)LV_DS_MAX_SAMPLE_LEN);
+  }
+  if (o[s->n_samples] != s->n_tokens)
+    DIE_INPUT("%s: /%s/offsets end at %lld but tokens has %lld entries", p, sp, (long long)o[s->n_samples],
+              (long long)s->n_tokens);
+}
+
+/* A group attribute that is a count or an index into the split: in [lo, hi]. */
+static int64_t need_range(hid_t g, const char *path, const char *where, const char *name, int64_t lo, int64_t hi,
+                          const char *limit) {
+  int64_t v = need_i64(g, path, where, name);
+  if (v < lo || v > hi)
+    DIE_INPUT("%s: %s: %s %lld is outside [%lld, %lld]%s", path, where, name, (long long)v, (long long)lo,
+              (long long)hi, limit);
+  return v;
+}
+
+/* The split of one shard: sizes, token dataset, offsets, digests. */
 static void open_split(lv_dataset *ds, lv_shard *s, size_t cache) {
   const char *p = s->path, *sp = ds->split;
-  if (H5Lexists(s->file, sp, H5P_DEFAULT) <= 0) {
+  if (!lv_h5_has_link(s->file, p, "/", sp)) {
     char names[512] = "";
-    CHECK_H5(H5Literate(s->file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, names));
+    H5_INPUT(H5Literate(s->file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, names), p, "/: cannot list its groups");
     DIE_INPUT("%s: no split '%s' in this file (it has: %s)", p, sp, names[0] ? names : "nothing");
   }
   hid_t g, dapl;
   H5_INPUT(g = H5Gopen2(s->file, sp, H5P_DEFAULT), p, "cannot open group /%s", sp);
   char where[80];
   snprintf(where, sizeof where, "/%s", sp);
-  s->n_tokens = need_i64(g, p, where, "n_tokens");
-  if (s->n_tokens < 1) DIE_INPUT("%s: /%s: n_tokens %lld < 1", p, sp, (long long)s->n_tokens);
+  const int64_t max_offset = LV_DS_MAX_TOKENS * LV_DS_MAX_SHARDS; /* a global index, below 2^57 */
+  s->n_tokens = need_range(g, p, where, "n_tokens", 1, LV_DS_MAX_TOKENS, " (the limit of tokens per file)");
   CHECK_H5(dapl = H5Pcreate(H5P_DATASET_ACCESS));
   CHECK_H5(H5Pset_chunk_cache(dapl, cache_slots(cache), cache, 0.75));
-  int64_t nt = s->n_tokens;
-  s->tokens = open_1d(g, p, sp, "tokens", &nt, dapl);
-  CHECK_H5(s->tokens_space = H5Dget_space(s->tokens));
+  s->tokens = lv_h5_open_array(g, p, sp, "tokens", s->n_tokens, dapl);
+  read_digest(ds, s, s->tokens, LV_ARR_TOKENS, s->n_tokens);
+  H5_INPUT(s->tokens_space = H5Dget_space(s->tokens), p, "/%s/tokens: cannot read its shape", sp);
   CHECK_H5(H5Pclose(dapl));
   s->emask = s->emask_space = -1;
-  if (ds->task == LV_TASK_LM && H5Lexists(g, "eval_mask", H5P_DEFAULT) > 0) {
-    int64_t ne = s->n_tokens;
-    s->emask = open_1d(g, p, sp, "eval_mask", &ne, H5P_DEFAULT);
-    CHECK_H5(s->emask_space = H5Dget_space(s->emask));
+  if (ds->task == LV_TASK_LM && lv_h5_has_link(g, p, where, "eval_mask")) {
+    s->emask = lv_h5_open_array(g, p, sp, "eval_mask", s->n_tokens, H5P_DEFAULT);
+    read_digest(ds, s, s->emask, LV_ARR_EVAL_MASK, s->n_tokens);
+    H5_INPUT(s->emask_space = H5Dget_space(s->emask), p, "/%s/eval_mask: cannot read its shape", sp);
   }
-  s->token_offset = need_i64(g, p, where, "global_token_offset");
+  s->token_offset = need_range(g, p, where, "global_token_offset", 0, max_offset, "");
   if (ds->task == LV_TASK_CLASSIFICATION) {
-    s->n_samples = need_i64(g, p, where, "n_samples");
-    s->global_offset = need_i64(g, p, where, "global_offset");
-    if (s->n_samples < 1 || s->global_offset < 0) DIE_INPUT("%s: /%s: n_samples/global_offset out of range", p, sp);
-    int64_t no = s->n_samples + 1;
-    hid_t od = open_1d(g, p, sp, "offsets", &no, H5P_DEFAULT);
-    s->offsets = malloc((size_t)no * sizeof *s->offsets);
+    s->n_samples = need_range(g, p, where, "n_samples", 1, s->n_tokens, " (no sample is empty)");
+    s->global_offset = need_range(g, p, where, "global_offset", 0, max_offset, "");
+    hid_t od = lv_h5_open_array(g, p, sp, "offsets", s->n_samples + 1, H5P_DEFAULT);
+    read_digest(ds, s, od, LV_ARR_OFFSETS, s->n_samples + 1);
+    s->offsets = malloc((size_t)(s->n_samples + 1) * sizeof *s->offsets);
     CHECK_ALLOC(s->offsets);
     read_all(od, H5T_NATIVE_INT64, s->offsets, p, sp, "offsets");
-    CHECK_H5(H5Dclose(od));
-    if (s->offsets[0] != 0) DIE_INPUT("%s: /%s/offsets[0] is %lld, must be 0", p, sp, (long long)s->offsets[0]);
-    for (int64_t i = 0; i < s->n_samples; i++) {
-      int64_t gi = s->global_offset + i;
-      if (s->offsets[i + 1] == s->offsets[i])
-        DIE_INPUT("%s: /%s: sample %lld (global index %lld) is empty", p, sp, (long long)i, (long long)gi);
-      if (s->offsets[i + 1] < s->offsets[i])
-        DIE_INPUT("%s: /%s/offsets decrease at entry %lld (not monotonic)", p, sp, (long long)(i + 1));
-    }
-    if (s->offsets[s->n_samples] != s->n_tokens)
-      DIE_INPUT("%s: /%s/offsets end at %lld but tokens has %lld entries", p, sp,
-                (long long)s->offsets[s->n_samples], (long long)s->n_tokens);
+    close_obj(od, p, sp, "offsets");
+    check_offsets(ds, s);
   }
-  CHECK_H5(H5Gclose(g));
+  close_obj(g, p, sp, NULL);
 }
 
 static void read_labels(lv_dataset *ds, lv_shard *s) {
   hid_t g, d;
   int64_t n = s->n_samples;
   H5_INPUT(g = H5Gopen2(s->file, ds->split, H5P_DEFAULT), s->path, "cannot open group /%s", ds->split);
-  d = open_1d(g, s->path, ds->split, "labels", &n, H5P_DEFAULT);
+  d = lv_h5_open_array(g, s->path, ds->split, "labels", n, H5P_DEFAULT);
+  read_digest(ds, s, d, LV_ARR_LABELS, n);
   int32_t *lbl = ds->labels + s->global_offset;
   read_all(d, H5T_NATIVE_INT32, lbl, s->path, ds->split, "labels");
   for (int64_t i = 0; i < n; i++)
     if (lbl[i] < 0 || lbl[i] >= ds->n_classes)
       DIE_INPUT("%s: /%s/labels: sample %lld (global index %lld) has label %d outside [0, %lld)", s->path,
                 ds->split, (long long)i, (long long)(s->global_offset + i), lbl[i], (long long)ds->n_classes);
-  CHECK_H5(H5Dclose(d));
-  CHECK_H5(H5Gclose(g));
+  close_obj(d, s->path, ds->split, "labels");
+  close_obj(g, s->path, ds->split, NULL);
 }
 
 static int by_shard_index(const void *a, const void *b) {
@@ -285,7 +311,7 @@ static void check_tiling(lv_dataset *ds) {
     snprintf(where, sizeof where, "/%s", ds->split);
     int64_t tt = need_i64(g, s->path, where, "n_tokens_total");
     int64_t st = ds->task == LV_TASK_CLASSIFICATION ? need_i64(g, s->path, where, "n_samples_total") : 0;
-    CHECK_H5(H5Gclose(g));
+    close_obj(g, s->path, ds->split, NULL);
     if (tt != next_token || (ds->task == LV_TASK_CLASSIFICATION && st != next_sample))
       DIE_INPUT("%s: /%s: totals (%lld samples, %lld tokens) disagree with the shards given (%lld, %lld): "
                 "missing shards?", s->path, ds->split, (long long)st, (long long)tt, (long long)next_sample,
@@ -295,10 +321,10 @@ static void check_tiling(lv_dataset *ds) {
 }
 
 static void read_name_tables(lv_dataset *ds, hid_t f, const char *path) {
-  int rc = lv_attr_read_strv(f, "vocab_tokens", &ds->n_vocab_tokens, &ds->vocab_tokens);
+  int rc = lv_attr_read_strv(f, path, "/", "vocab_tokens", &ds->n_vocab_tokens, &ds->vocab_tokens);
   if (rc < 0 || (rc > 0 && ds->n_vocab_tokens != ds->vocab_size))
     DIE_INPUT("%s: attribute 'vocab_tokens' must be %lld strings", path, (long long)ds->vocab_size);
-  rc = lv_attr_read_strv(f, "class_names", &ds->n_class_names, &ds->class_names);
+  rc = lv_attr_read_strv(f, path, "/", "class_names", &ds->n_class_names, &ds->class_names);
   if (rc < 0 || (rc > 0 && ds->n_class_names != ds->n_classes))
     DIE_INPUT("%s: attribute 'class_names' must be %lld strings", path, (long long)ds->n_classes);
 }
@@ -343,6 +369,7 @@ lv_dataset *lv_dataset_open_list(int n_in, const char *const *in, const lv_datas
   ds->vocab_size = r0.vocab;
   ds->n_classes = r0.classes;
   ds->seed = r0.seed;
+  ds->version = r0.version;
   ds->attrs[0] = r0.generator;
   ds->attrs[1] = r0.options;
   ds->attrs[2] = r0.sources;
@@ -400,23 +427,32 @@ int lv_dataset_has_split(const char *spec, const char *split) {
   root_info r;
   read_root(f, paths[0], &r);
   root_free(&r);
-  int has = H5Lexists(f, split, H5P_DEFAULT) > 0;
-  CHECK_H5(H5Fclose(f));
+  int has = lv_h5_has_link(f, paths[0], "/", split);
+  H5_INPUT(H5Fclose(f), paths[0], "cannot close the file");
   lv_strv_free(n, v);
   lv_strv_free(np, paths);
   return has;
 }
 
+typedef struct {
+  char (*names)[64];
+  int n, cap;
+  char bad[64]; /* the link that could not be opened */
+} split_list;
+
+/* Groups at the root; an object that cannot be opened stops the iteration (a damaged file must not
+ * lose a split silently). */
 static herr_t collect_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   (void)info;
+  split_list *l = data;
   hid_t o = H5Oopen(g, name, H5P_DEFAULT);
-  int is_group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
-  if (o >= 0) CHECK_H5(H5Oclose(o));
-  if (is_group) {
-    char (*v)[64] = ((void **)data)[0];
-    int *n = ((void **)data)[1], cap = *(int *)((void **)data)[2];
-    if (*n < cap) snprintf(v[(*n)++], 64, "%s", name);
+  if (o < 0) {
+    snprintf(l->bad, sizeof l->bad, "%s", name);
+    return -1;
   }
+  int is_group = H5Iget_type(o) == H5I_GROUP;
+  if (H5Oclose(o) < 0) return -1;
+  if (is_group && l->n < l->cap) snprintf(l->names[l->n++], 64, "%s", name);
   return 0;
 }
 
@@ -433,9 +469,13 @@ int lv_dataset_splits(const char *spec, char names[][64], int cap) {
   root_info r;
   read_root(f, paths[0], &r);
   root_free(&r);
-  void *ctx[3] = {names, &found, &cap};
-  CHECK_H5(H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_cb, ctx));
-  CHECK_H5(H5Fclose(f));
+  split_list l = {names, 0, cap, ""};
+  if (H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_cb, &l) < 0) {
+    if (l.bad[0]) lv_h5_input_fail(__FILE__, __LINE__, paths[0], "/%s: cannot open", l.bad);
+    lv_h5_input_fail(__FILE__, __LINE__, paths[0], "/: cannot list its groups");
+  }
+  H5_INPUT(H5Fclose(f), paths[0], "cannot close the file");
+  found = l.n;
   /* Stable order: known splits first, then by name (insertion sort: a handful of names). */
   for (int i = 1; i < found; i++)
     for (int j = i; j > 0; j--) {
@@ -457,10 +497,10 @@ void lv_file_format(const char *spec, char *buf, size_t cap) {
   int n = split_commas(spec ? spec : "", &v), np;
   expand(n, (const char *const *)v, &np, &paths);
   hid_t f = open_file(paths[0]);
-  int rc = lv_attr_read_str(f, "format", &fmt);
+  int rc = lv_attr_read_str(f, paths[0], "/", "format", &fmt);
   snprintf(buf, cap, "%s", rc > 0 ? fmt : "");
   free(fmt);
-  CHECK_H5(H5Fclose(f));
+  H5_INPUT(H5Fclose(f), paths[0], "cannot close the file");
   lv_strv_free(n, v);
   lv_strv_free(np, paths);
 }
@@ -470,12 +510,12 @@ void lv_dataset_close(lv_dataset *ds) {
   for (int k = 0; k < ds->n_shards; k++) {
     lv_shard *s = &ds->shards[k];
     CHECK_H5(H5Sclose(s->tokens_space));
-    CHECK_H5(H5Dclose(s->tokens));
+    close_obj(s->tokens, s->path, ds->split, "tokens");
     if (s->emask >= 0) {
       CHECK_H5(H5Sclose(s->emask_space));
-      CHECK_H5(H5Dclose(s->emask));
+      close_obj(s->emask, s->path, ds->split, "eval_mask");
     }
-    CHECK_H5(H5Fclose(s->file));
+    H5_INPUT(H5Fclose(s->file), s->path, "cannot close the file");
     free(s->offsets);
     free(s->path);
   }

@@ -1,4 +1,4 @@
-/* LongVQ datasets in HDF5 ("longvq-dataset" format version 1; docs/dataset-format.md).
+/* LongVQ datasets in HDF5 ("longvq-dataset" format version 2; version 1 still reads; docs/dataset-format.md).
  *
  * One file holds the splits as groups /train, /val, /test. A dataset may be sharded: a list of
  * files (or a glob) read as ONE global index space, shard k holding a contiguous range of each
@@ -10,7 +10,13 @@
  * allocate: the caller owns the output buffers and the reader reuses its HDF5 selections.
  *
  * Every problem with a file is a user error: one line naming the file (and split, sample, field)
- * on stderr, exit code 2 (LV_EXIT_USAGE), via DIE_INPUT. Nothing is returned on error.
+ * on stderr, exit code 2 (LV_EXIT_USAGE), via DIE_INPUT. Nothing is returned on error. That includes
+ * any HDF5 failure on a damaged file (named by file and object) and sizes beyond the format's
+ * limits (vocab_size, n_classes <= 2^24, tokens per file <= 2^40, a sample <= 2^31 - 1 tokens).
+ *
+ * Version 2 files store a CRC-32 of every array (tokens, offsets, labels, eval_mask) of every
+ * split, and HDF5's checksummed metadata format; lv_dataset_verify[_all] reads the arrays and checks
+ * them. Version 1 files (written before) read the same, without digests.
  * Not thread-safe (HDF5 is not): one thread per rank calls these.
  */
 #ifndef LONGVQ_DATASET_H
@@ -20,7 +26,7 @@
 #include <stdint.h>
 
 #define LV_DATASET_FORMAT "longvq-dataset"
-#define LV_DATASET_VERSION 1
+#define LV_DATASET_VERSION 2 /* written; versions 1..2 are read (1: no digests) */
 
 typedef enum { LV_TASK_CLASSIFICATION = 0, LV_TASK_LM = 1 } lv_task;
 
@@ -83,6 +89,30 @@ uint64_t lv_dataset_seed(const lv_dataset *ds);
 /* Optional name tables (NULL if the file has none): vocab_tokens[vocab_size], class_names[K]. */
 const char *const *lv_dataset_vocab_tokens(const lv_dataset *ds);
 const char *const *lv_dataset_class_names(const lv_dataset *ds);
+
+/* format_version of the files (1 or 2), and whether they carry digests (version >= 2). */
+int lv_dataset_format_version(const lv_dataset *ds);
+int lv_dataset_has_digests(const lv_dataset *ds);
+
+/* ---- verification (io/dataset_verify.c) ----------------------------------------------------- */
+
+typedef struct {
+  int n_arrays;    /* arrays checked (over all shards) */
+  int64_t bytes;   /* their stored (uncompressed) bytes */
+  double seconds;  /* wall time of the reads and CRCs */
+} lv_verify_stats;
+
+/* Local. Reads every array of the split in every shard (decompressing, Fletcher32 checked by HDF5)
+ * and compares its CRC-32 with the digest stored at conversion. Returns 0 if all match; 1 with a
+ * one-line message in err[cap] naming the file and array (a mismatch, or the HDF5 failure that
+ * stopped the read); -1 if the files carry no digests (format version 1). st may be NULL. */
+int lv_dataset_verify(lv_dataset *ds, lv_verify_stats *st, char *err, size_t cap);
+/* Collective (every rank opened the same split). The run-start check: version 1 files get a note
+ * (rank 0) that they carry no digests; otherwise, if `verify`, every rank reads 1/W of every array
+ * and the CRC pieces are combined, so W ranks take 1/W of the time. A mismatch or damaged file ends
+ * the job with exit 2 and one message naming `key` (e.g. "data.train"), the file and the array.
+ * Rank 0 logs the bytes, seconds and MB/s. */
+void lv_dataset_verify_all(lv_dataset *ds, const char *key, int verify);
 
 /* Local: does shard 0 of `spec` have a group named `split`? (Validates only that the file opens
  * and is a longvq dataset.) */

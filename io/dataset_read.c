@@ -122,6 +122,23 @@ void lv_dataset_read(lv_dataset *ds, int64_t n, const int64_t *idx, int32_t *tok
   }
 }
 
+/* Token `local` of shard s has id `id`, outside the vocab: name the sample and position where the
+ * split has samples (classification), as reading that sample would. */
+_Noreturn static void bad_stream_id(const lv_dataset *ds, const lv_shard *s, int64_t local, int32_t id) {
+  if (ds->task == LV_TASK_CLASSIFICATION) {
+    int64_t lo = 0, hi = s->n_samples - 1; /* the last sample whose first token is <= local */
+    while (lo < hi) {
+      int64_t mid = (lo + hi + 1) / 2;
+      if (s->offsets[mid] <= local) lo = mid; else hi = mid - 1;
+    }
+    DIE_INPUT("%s: /%s/tokens: sample %lld (global index), position %lld: token id %d outside vocab_size %lld",
+              s->path, ds->split, (long long)(s->global_offset + lo), (long long)(local - s->offsets[lo]), id,
+              (long long)ds->vocab_size);
+  }
+  DIE_INPUT("%s: /%s/tokens[%lld]: token id %d outside vocab_size %lld", s->path, ds->split, (long long)local, id,
+            (long long)ds->vocab_size);
+}
+
 void lv_dataset_read_tokens(lv_dataset *ds, int64_t start, int64_t count, int32_t *dst) {
   if (start < 0 || count < 0 || start + count > ds->n_tokens)
     DIE("lv_dataset_read_tokens: [%lld, +%lld) outside %lld tokens", (long long)start, (long long)count,
@@ -135,9 +152,7 @@ void lv_dataset_read_tokens(lv_dataset *ds, int64_t start, int64_t count, int32_
     if (take > count - done) take = count - done;
     read_range(ds, s, local, take, dst + done, -1);
     for (int64_t t = 0; t < take; t++)
-      if ((uint32_t)dst[done + t] >= (uint32_t)ds->vocab_size)
-        DIE_INPUT("%s: /%s/tokens[%lld]: token id %d outside vocab_size %lld", s->path, ds->split,
-                  (long long)(local + t), dst[done + t], (long long)ds->vocab_size);
+      if ((uint32_t)dst[done + t] >= (uint32_t)ds->vocab_size) bad_stream_id(ds, s, local + t, dst[done + t]);
     done += take;
   }
 }
@@ -154,6 +169,8 @@ int64_t lv_dataset_num_tokens(const lv_dataset *ds) { return ds->n_tokens; }
 int lv_dataset_num_shards(const lv_dataset *ds) { return ds->n_shards; }
 int lv_dataset_has_eval_mask(const lv_dataset *ds) { return ds->has_eval_mask; }
 uint64_t lv_dataset_seed(const lv_dataset *ds) { return ds->seed; }
+int lv_dataset_format_version(const lv_dataset *ds) { return (int)ds->version; }
+int lv_dataset_has_digests(const lv_dataset *ds) { return ds->version >= 2; }
 
 const char *lv_dataset_shard_path(const lv_dataset *ds, int k) {
   return k >= 0 && k < ds->n_shards ? ds->shards[k].path : NULL;

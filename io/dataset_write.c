@@ -1,13 +1,15 @@
 /* Writer of the longvq-dataset format (docs/dataset-format.md): splits held in memory by the
  * converters are cut into n contiguous shard ranges and written as chunked, shuffled (multi-byte
- * types), deflate-compressed, fletcher32-checksummed 1-D datasets. Object timestamps are off so
- * the same inputs give byte-identical files. */
+ * types), deflate-compressed, fletcher32-checksummed 1-D datasets, each with the CRC-32 of its
+ * entries (attribute `crc32`), in HDF5's latest file format (checksummed metadata). Object
+ * timestamps are off so the same inputs give byte-identical files. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "io/config.h" /* LV_PATH_MAX */
 #include "io/dataset_internal.h"
@@ -70,7 +72,24 @@ static void validate(const lv_dataset_meta *m, int n_shards, int n_splits, const
   }
 }
 
-/* One 1-D dataset of n >= 1 elements, chunked and filtered. */
+/* CRC-32 of n values of mem_type as the file stores them (file_type: little-endian, its width), which
+ * is what the reader recomputes from the file. */
+static uint32_t digest(hid_t file_type, hid_t mem_type, int64_t n, const void *data) {
+  size_t ms = H5Tget_size(mem_type), fs = H5Tget_size(file_type);
+  uint8_t *buf = malloc((size_t)LV_DS_CHUNK * (ms > fs ? ms : fs));
+  CHECK_ALLOC(buf);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int64_t off = 0; off < n; off += LV_DS_CHUNK) {
+    size_t cnt = (size_t)(n - off < LV_DS_CHUNK ? n - off : LV_DS_CHUNK);
+    memcpy(buf, (const char *)data + (size_t)off * ms, cnt * ms);
+    CHECK_H5(H5Tconvert(mem_type, file_type, cnt, buf, NULL, H5P_DEFAULT));
+    crc = crc32(crc, buf, (uInt)(cnt * fs));
+  }
+  free(buf);
+  return (uint32_t)crc;
+}
+
+/* One 1-D dataset of n >= 1 elements, chunked and filtered, with its digest. */
 static void write_1d(hid_t g, const char *name, hid_t file_type, hid_t mem_type, int64_t n, const void *data) {
   hsize_t dim = (hsize_t)n, chunk = (hsize_t)(n < LV_DS_CHUNK ? n : LV_DS_CHUNK);
   hid_t sp, dcpl, d;
@@ -83,6 +102,7 @@ static void write_1d(hid_t g, const char *name, hid_t file_type, hid_t mem_type,
   CHECK_H5(H5Pset_obj_track_times(dcpl, 0));
   CHECK_H5(d = H5Dcreate2(g, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT));
   CHECK_H5(H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+  lv_attr_write_u32(d, LV_DIGEST_ATTR, digest(file_type, mem_type, n, data));
   CHECK_H5(H5Dclose(d));
   CHECK_H5(H5Pclose(dcpl));
   CHECK_H5(H5Sclose(sp));
@@ -171,13 +191,16 @@ void lv_dataset_write(const char *out, int n_shards, int force, const lv_dataset
     lv_dataset_shard_name(name, sizeof name, out, k, n_shards);
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     log_progress("writing %s (shard %d of %d)", name, k + 1, n_shards);
-    hid_t fcpl, f;
+    hid_t fcpl, fapl, f;
     CHECK_H5(fcpl = H5Pcreate(H5P_FILE_CREATE));
     CHECK_H5(H5Pset_obj_track_times(fcpl, 0));
-    H5_INPUT(f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT), tmp, "cannot create file");
+    CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+    lv_h5_latest_format(fapl);
+    H5_INPUT(f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl), tmp, "cannot create file");
     write_root_attrs(f, m, k, n_shards);
     for (int s = 0; s < n_splits; s++) write_split(f, m, &splits[s], k, n_shards);
     CHECK_H5(H5Fclose(f));
+    CHECK_H5(H5Pclose(fapl));
     CHECK_H5(H5Pclose(fcpl));
     if (rename(tmp, name) != 0) DIE_INPUT("%s: cannot rename to %s: %s", tmp, name, strerror(errno));
   }

@@ -154,7 +154,26 @@ static size_t scratch_floats(const lv_dims *d, int64_t B, int64_t L) {
   return s;
 }
 
+/* The plan's arithmetic is size_t products of B*L with the model's widths: refuse a micro-batch so
+ * large that any of them could wrap (a wrapped size is a small arena and writes past its end). Every
+ * buffer holds at most B*L x 2w floats, w the widest per-token width (the decoder's logits V, the
+ * projections M and F, the codebook distances S, the attention window 2C) or the EMA state 2 D' N, and
+ * there are fewer than 64 per layer: this over-estimate passes 2^62 only when B*L x w passes 2^48
+ * floats, a petabyte. The widths themselves are bounded by lv_layout_build (params.h). */
+static void plan_check(const lv_dims *d, int64_t B, int64_t L) {
+  const int64_t widths[] = {d->decoder ? d->V : 1, 2 * d->D + d->Z + d->E, d->F, d->S, 2 * d->C,
+                            2 * (2 * d->D + 16) * d->N};
+  double w = 1;
+  for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+    if ((double)widths[i] > w) w = (double)widths[i];
+  double bound = (double)B * (double)L * 2.0 * w * 64.0 * (double)(d->n_layers + 2);
+  if (B < 1 || L < 1 || bound > 0x1p62)
+    DIE_INPUT("model: a micro-batch of %lld sequences x %lld tokens is too large to plan for this model "
+              "(reduce train.batch_size per rank or data.seq_len)", (long long)B, (long long)L);
+}
+
 lv_model_mem lv_model_plan(const lv_dims *d, int64_t B, int64_t L) {
+  plan_check(d, B, L);
   lv_model_mem mem;
   size_t layer_part = 0;
   mem.act = carve_acts(d, B, L, NULL, NULL, &mem.per_layer_act);

@@ -14,6 +14,7 @@ typedef struct {
   lv_tensor *t;
   int n, cap;
   size_t floats;
+  int overflow; /* the first tensor whose size did not fit (the limits below make this impossible) */
 } table;
 
 static size_t add(table *tb, lv_init init, double std, int decay, int64_t d0, int64_t d1, const char *fmt, ...) {
@@ -31,13 +32,18 @@ static size_t add(table *tb, lv_init init, double std, int decay, int64_t d0, in
   t->ndim = d1 > 0 ? 2 : 1;
   t->shape[0] = d0;
   t->shape[1] = d1 > 0 ? d1 : 0;
-  t->numel = d0 * (d1 > 0 ? d1 : 1);
   t->offset = tb->floats;
   t->init = init;
   t->std = std;
   t->decay = decay;
-  /* 16-float alignment (64 bytes) for every tensor: aligned vector loads and no false sharing. */
-  tb->floats += (size_t)((t->numel + 15) / 16 * 16);
+  /* 16-float alignment (64 bytes) for every tensor: aligned vector loads and no false sharing.
+   * Checked arithmetic: a size that wraps would make a small arena and writes past it. */
+  int64_t padded;
+  if (__builtin_mul_overflow(d0, d1 > 0 ? d1 : 1, &t->numel) || __builtin_add_overflow(t->numel, 15, &padded) ||
+      __builtin_add_overflow(tb->floats, (size_t)(padded / 16 * 16), &tb->floats)) {
+    if (!tb->overflow) tb->overflow = tb->n;
+    t->numel = 0;
+  }
   return t->offset;
 }
 
@@ -64,6 +70,21 @@ int lv_layout_build(lv_layout *lay, const lv_dims *d, char *err, size_t cap) {
     snprintf(err, cap, "model sizes must be positive (and an encoder needs >= 2 classes)");
     return 1;
   }
+  /* The limits (params.h) by the config key that sets each size; V and K may come from the dataset. */
+  const struct { const char *field; int64_t v, max; } lim[] = {
+      {"model.d_model", d->D, LV_MAX_WIDTH},        {"model.z_dim", d->Z, LV_MAX_WIDTH},
+      {"model.v_dim", d->E, LV_MAX_WIDTH},          {"model.chunk_size", d->C, LV_MAX_WIDTH},
+      {"model.ema_dim", d->N, LV_MAX_EMA_DIM},      {"model.codebook_size", d->S, LV_MAX_CODEBOOK},
+      {"model.ffn_dim (0: 2 * d_model)", d->F, LV_MAX_FFN},
+      {"model.vocab_size (0: the dataset's vocab_size)", d->V, LV_MAX_VOCAB},
+      {"model.n_classes (0: the dataset's n_classes)", d->decoder ? 0 : d->K, LV_MAX_CLASSES},
+  };
+  for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+    if (lim[i].v > lim[i].max) {
+      snprintf(err, cap, "%s: %lld is more than the limit %lld", lim[i].field, (long long)lim[i].v,
+               (long long)lim[i].max);
+      return 1;
+    }
   table p = {0}, s = {0};
   const double lin = 0.02;
   int64_t D = d->D, Dp = lv_dims_dprime(d), M = 2 * D + d->Z + d->E;
@@ -106,6 +127,14 @@ int lv_layout_build(lv_layout *lay, const lv_dims *d, char *err, size_t cap) {
     lay->head_out_b = add(&p, INIT_ZERO, 0, 0, d->K, 0, "head.out.bias");
   } else if (!d->tie_embeddings) {
     lay->lm_head = add(&p, INIT_NORMAL, lin, 1, d->V, D, "lm_head.weight");
+  }
+  if (p.overflow || s.overflow) {
+    const lv_tensor *t = p.overflow ? &p.t[p.overflow - 1] : &s.t[s.overflow - 1];
+    snprintf(err, cap, "model: the size of %s (%lld x %lld) overflows", t->name, (long long)t->shape[0],
+             (long long)t->shape[1]);
+    free(p.t);
+    free(s.t);
+    return 1;
   }
   lay->params = p.t;
   lay->n_params = p.n;

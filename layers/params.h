@@ -57,6 +57,16 @@ typedef struct {
 } lv_layer_offsets;
 
 #define LV_MAX_LAYERS 64
+/* Largest model sizes (the config table's maxima, the dataset reader's vocab and class limits, and
+ * lv_layout_build's checks). Far above any model that fits in memory, and small enough that no
+ * size product of the layout or the memory plan comes near 2^63: the largest tensor, embed or
+ * lm_head (V x D), is 2^40 floats, and a whole layout below 2^46. */
+#define LV_MAX_WIDTH ((int64_t)1 << 16)    /* d_model D, z_dim Z, v_dim E, chunk_size C */
+#define LV_MAX_FFN ((int64_t)1 << 20)      /* ffn_dim F */
+#define LV_MAX_EMA_DIM ((int64_t)1 << 12)  /* ema_dim N */
+#define LV_MAX_CODEBOOK ((int64_t)1 << 20) /* codebook_size S */
+#define LV_MAX_VOCAB ((int64_t)1 << 24)    /* vocab_size V */
+#define LV_MAX_CLASSES ((int64_t)1 << 24)  /* n_classes K */
 typedef struct {
   lv_dims dims;
   lv_tensor *params;   /* trained tensors, spec order */

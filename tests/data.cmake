@@ -13,3 +13,8 @@ lv_script_test(data_cli data_cli.sh)
 lv_script_test(data_bad_input data_bad_input.sh)
 # Fashion-MNIST from the real Debian files, checked against the raw IDX bytes.
 lv_script_test(data_fmnist data_fmnist.sh)
+# Integrity: damaged, oversized and old (version 1) datasets, each a reproduction (exit 2 naming
+# the file and the field or object, or a note); the bounded fuzz of the reader (200 damaged copies
+# through inspect --verify and a 1-step train: exit 0 or 2, never a crash or a hang).
+lv_script_test(data_integrity data_integrity.sh)
+lv_script_test(data_fuzz data_fuzz.sh)

@@ -30,8 +30,8 @@ tei, tel = idx("t10k-images-idx3-ubyte.gz", 0x803, 3), idx("t10k-labels-idx1-uby
 want = {"train": (tri[:55000], trl[:55000]), "val": (tri[55000:], trl[55000:]), "test": (tei, tel)}
 shards = [h5py.File("fm-%05d-of-00002.h5" % k, "r") for k in range(2)]
 f = shards[0]
-assert f.attrs["task"] == "classification" and f.attrs["vocab_size"] == 256 and f.attrs["n_classes"] == 10
-assert "train-images-idx3-ubyte.gz" in f.attrs["sources"]
+assert f.attrs["task"] == b"classification" and f.attrs["vocab_size"] == 256 and f.attrs["n_classes"] == 10
+assert b"train-images-idx3-ubyte.gz" in f.attrs["sources"]
 for s, (img, lab) in want.items():
     toks = np.concatenate([g[s]["tokens"][:] for g in shards])
     labs = np.concatenate([g[s]["labels"][:] for g in shards])

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(os.environ["SRC"], "tests"))
 from lv_rng import Stream
 
 def opts(f):
-    w = f.attrs["options"].split()
+    w = f.attrs["options"].decode().split()
     return {w[i].lstrip("-"): float(w[i + 1]) if "." in w[i + 1] else int(w[i + 1]) for i in range(0, len(w), 2)}
 
 def check(path):
@@ -40,8 +40,8 @@ def check(path):
     f = h5py.File(path, "r")
     o = opts(f)
     L, C, K, V, M = o["seq-len"], o["chunk"], o["keys"], o["values"], o["far-chunks"]
-    assert f.attrs["task"] == "lm" and f.attrs["vocab_size"] == 1 + K + V
-    voc = list(f.attrs["vocab_tokens"])
+    assert f.attrs["task"] == b"lm" and f.attrs["vocab_size"] == 1 + K + V
+    voc = [t.decode() for t in f.attrs["vocab_tokens"]]
     assert voc[0] == "<end>" and voc[1] == "k0" and voc[1 + K] == "v0"
     assert "eval_mask" not in f["train"], "train must count every target"
     out = {}
@@ -139,7 +139,12 @@ grep -q "accuracy .* | $n_near targets" near.log || { cat near.log; fail "test_n
 # --- a corrupt eval_mask: exit 2 naming the file and the field ----------------------------------
 cp a.h5 bad_mask.h5
 $PY -c "import h5py; f = h5py.File('bad_mask.h5', 'r+'); m = f['val/eval_mask']; m[3] = 2"
+# The digests find it at start-up; without them (data.verify=false) the reader's own check does.
 set +e; "$LONGVQ" eval "$SRC/configs/mqar.yaml" --model run/model_final.h5 $T data.val=bad_mask.h5 > /dev/null 2> bad.err
+rc=$?; set -e
+[ "$rc" = 2 ] && grep -q "bad_mask.h5: /val/eval_mask: digest mismatch" bad.err || { cat bad.err; fail "corrupt eval_mask, digest: exit $rc"; }
+set +e; "$LONGVQ" eval "$SRC/configs/mqar.yaml" --model run/model_final.h5 $T data.val=bad_mask.h5 data.verify=false \
+  > /dev/null 2> bad.err
 rc=$?; set -e
 [ "$rc" = 2 ] && grep -q "bad_mask.h5: /val/eval_mask\[3\] is 2" bad.err || { cat bad.err; fail "corrupt eval_mask: exit $rc"; }
 

@@ -33,7 +33,7 @@ $PY - <<'EOF'
 import h5py, numpy as np
 
 def opts(f):
-    w = f.attrs["options"].split()
+    w = f.attrs["options"].decode().split()
     return {w[i].lstrip("-"): float(w[i + 1]) if "." in w[i + 1] else int(w[i + 1]) for i in range(0, len(w), 2)}
 
 def check(path):
@@ -44,11 +44,11 @@ def check(path):
     L, C, P, K, V, F, M, Q, R, X = (o[k] for k in ("seq-len", "chunk", "pairs", "keys", "values", "fillers",
                                                    "min-distance-chunks", "query-len", "pair-chunks",
                                                    "train-near-fraction"))
-    assert f.attrs["task"] == "classification" and f.attrs["n_classes"] == V
-    assert f.attrs["vocab_size"] == 1 + F + K + V and f.attrs["generator"] == "longvq data recall"
-    voc = list(f.attrs["vocab_tokens"])
+    assert f.attrs["task"] == b"classification" and f.attrs["n_classes"] == V
+    assert f.attrs["vocab_size"] == 1 + F + K + V and f.attrs["generator"] == b"longvq data recall"
+    voc = [t.decode() for t in f.attrs["vocab_tokens"]]
     assert voc[0] == "<pad>" and voc[1] == "_0" and voc[1 + F] == "k0" and voc[1 + F + K] == "v0"
-    assert list(f.attrs["class_names"]) == ["v%d" % v for v in range(V)]
+    assert [c.decode() for c in f.attrs["class_names"]] == ["v%d" % v for v in range(V)]
     k0, v0 = 1 + F, 1 + F + K
     q_chunk = (L - Q) // C
     assert 1 <= R <= q_chunk - M + 1

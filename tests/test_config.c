@@ -1,6 +1,6 @@
 /* Config system: key table, defaults, YAML loading, overrides, every error class with its exact
  * `file:line:col: key: problem` text, print -> load round trip, validation, diff, configs/tiny.yaml
- * and docs/config.md kept in step with the table. */
+ * and docs/config.md kept in step with the table; the size keys' limits are the model layout's. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,7 +51,7 @@ static const char *const required[] = {
     "model.hidden_dropout", "model.tie_embeddings", "model.commit_weight", "model.codebook_decay",
     "model.far_attention", "model.vocab_size", "model.n_classes",
     "data.train", "data.val", "data.test", "data.seq_len", "data.truncate", "data.split_train",
-    "data.split_val", "data.split_test", "data.cache_mb",
+    "data.split_val", "data.split_test", "data.cache_mb", "data.verify",
     "train.batch_size", "train.micro_batch", "train.steps", "train.lr", "train.min_lr", "train.warmup",
     "train.schedule", "train.weight_decay", "train.clip", "train.eval_every", "train.eval_batches",
     "train.nonfinite", "train.threads", "train.init_from",
@@ -218,13 +218,13 @@ static void test_load_errors(void) {
       "test.yaml:8:3: model.z_dim: duplicate key (first set at line 7)\n"
       "test.yaml:9:8: train: expected a mapping of keys (indented `key: value` lines), got a scalar\n"
       "test.yaml:10:1: trian: unknown section (did you mean train?)\n"
-      "test.yaml:13:12: data.seq_len: '-1' is out of range: must be >= 0\n"
+      "test.yaml:13:12: data.seq_len: '-1' is out of range: must be in [0, 16777216]\n"
       "test.yaml:14:10: data.train: value contains a NUL character\n"
       "test.yaml:15:13: data.cache_mb: '99999999999999999999' does not fit in 64 bits\n"
       "test.yaml:17:8: run.seed: missing value (expected an integer)\n"
       "test.yaml:18:9: run.name: expected a value, got a mapping\n"
       "test.yaml:20:3: run.dir2: unknown key (did you mean run.dir?)\n"
-      "test.yaml:22:14: dist.bucket_mb: '0' is out of range: must be > 0\n"
+      "test.yaml:22:14: dist.bucket_mb: '0' is out of range: must be in (0, 65536]\n"
       "test.yaml:23:9: dist.zero: '.inf' is not an integer\n"
       "test.yaml:24:15: dist.world_size: '1.5' is not an integer\n"
       "test.yaml:26:10: log.every: '1e3' is not an integer\n"
@@ -283,7 +283,7 @@ static void test_load_file(void) {
   capture cap;
   int n = lv_config_load_file(&c, path, cap_open(&cap));
   char *msgs = cap_close(&cap), want[512];
-  snprintf(want, sizeof want, "%s:2:12: model.d_model: '0' is out of range: must be >= 1\n", path);
+  snprintf(want, sizeof want, "%s:2:12: model.d_model: '0' is out of range: must be in [1, 65536]\n", path);
   EXPECT(n == 1, "%d errors", n);
   EXPECT_STR(msgs, want);
   free(msgs);
@@ -371,11 +371,11 @@ static const char *const unusual[][2] = {
     {"model.ffn_dim", "11008"}, {"model.n_layers", "48"}, {"model.prenorm", "false"},
     {"model.norm", "scalenorm"}, {"model.dropout", "0.1"}, {"model.hidden_dropout", "0.30000000000000004"},
     {"model.tie_embeddings", "false"}, {"model.commit_weight", "5e-324"}, {"model.codebook_decay", "0.999"},
-    {"model.far_attention", "false"}, {"model.vocab_size", "50257"}, {"model.n_classes", "9223372036854775807"},
+    {"model.far_attention", "false"}, {"model.vocab_size", "50257"}, {"model.n_classes", "16777216"},
     {"data.train", "/scratch/my data/shard-*.h5"}, {"data.val", "a: b # not a comment"},
     {"data.test", "quote \" backslash \\ tab\t newline\n end"}, {"data.seq_len", "4096"},
     {"data.truncate", "true"}, {"data.split_train", "null"}, {"data.split_val", "true"},
-    {"data.split_test", "123"}, {"data.cache_mb", "0"},
+    {"data.split_test", "123"}, {"data.cache_mb", "0"}, {"data.verify", "false"},
     {"train.batch_size", "1"}, {"train.micro_batch", "8"}, {"train.steps", "1"}, {"train.lr", "3e-4"},
     {"train.min_lr", "1e-5"}, {"train.warmup", "0"}, {"train.schedule", "cosine"},
     {"train.weight_decay", "0.3333333333333333"}, {"train.clip", "-0.5"}, {"train.eval_every", "0"},
@@ -384,7 +384,7 @@ static const char *const unusual[][2] = {
     {"checkpoint.every", "1"}, {"checkpoint.keep", "1"}, {"checkpoint.keep_every", "1000"},
     {"checkpoint.resume", "\xc3\xa9 \xe4\xb8\xad NEL\xc2\x85 LS\xe2\x80\xa8 BOM\xef\xbb\xbf DEL\x7f bell\x07 cr\r"},
     {"checkpoint.save_initial", "false"},
-    {"dist.bucket_mb", "1e300"}, {"dist.zero", "1"}, {"dist.world_size", "4"}, {"dist.check_every", "0"},
+    {"dist.bucket_mb", "65535.75"}, {"dist.zero", "1"}, {"dist.world_size", "4"}, {"dist.check_every", "0"},
     {"dist.comm_thread", "false"},
     {"log.every", "1"}, {"log.metrics", "'single' {x} [y] &a *b !t %p @q `r` - s ? t | u > v"},
     {"log.progress", "off"},
@@ -535,6 +535,66 @@ static void test_diff(void) {
   EXPECT(!strcmp(va, "0.001") && !strcmp(vb, "0.5"), "format %s %s", va, vb);
 }
 
+/* ---- size limits ------------------------------------------------------------------------------ */
+
+/* Every size key has a finite maximum (the one the model layout enforces for the model's keys);
+ * INT64_MAX is refused naming the limit. Before the limits, model.codebook_size=9223372036854775807
+ * loaded and S x Z overflowed in lv_layout_build (UBSan at layers/params.c:34 and :40). */
+static void test_size_limits(void) {
+  const struct { const char *key; int64_t max; } lim[] = {
+      {"model.d_model", LV_MAX_WIDTH}, {"model.z_dim", LV_MAX_WIDTH}, {"model.v_dim", LV_MAX_WIDTH},
+      {"model.chunk_size", LV_MAX_WIDTH}, {"model.ema_dim", LV_MAX_EMA_DIM}, {"model.codebook_size", LV_MAX_CODEBOOK},
+      {"model.ffn_dim", LV_MAX_FFN}, {"model.n_layers", LV_MAX_LAYERS}, {"model.vocab_size", LV_MAX_VOCAB},
+      {"model.n_classes", LV_MAX_CLASSES}, {"data.seq_len", LV_MAX_SEQ_LEN}, {"train.batch_size", LV_MAX_BATCH},
+      {"train.micro_batch", LV_MAX_BATCH}, {"train.steps", LV_MAX_STEPS}};
+  lv_config c;
+  lv_config_defaults(&c);
+  for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+    const lv_key *k = lv_config_find_key(lim[i].key);
+    char text[32], problem[256] = "", want[96];
+    EXPECT(k && k->max == (double)lim[i].max, "%s: table max %g, limit %lld", lim[i].key, k ? k->max : 0.0,
+           (long long)lim[i].max);
+    if (!k) continue;
+    snprintf(text, sizeof text, "%lld", (long long)lim[i].max);
+    EXPECT(lv_config_set_text(&c, k, text, problem, sizeof problem) == 0, "%s = its limit: %s", lim[i].key, problem);
+    snprintf(want, sizeof want, "'9223372036854775807' is out of range: must be in [%g, %lld]", k->min,
+             (long long)lim[i].max);
+    EXPECT(lv_config_set_text(&c, k, "9223372036854775807", problem, sizeof problem) == 1 && !strcmp(problem, want),
+           "%s = INT64_MAX: '%s', want '%s'", lim[i].key, problem, want);
+  }
+
+  /* The layout at every limit at once: no size wraps (V x D = 2^40 floats is the largest tensor). */
+  lv_dims d = {0};
+  d.prenorm = 1;
+  d.V = LV_MAX_VOCAB, d.K = LV_MAX_CLASSES, d.D = LV_MAX_WIDTH, d.Z = LV_MAX_WIDTH, d.E = LV_MAX_WIDTH;
+  d.N = LV_MAX_EMA_DIM, d.S = LV_MAX_CODEBOOK, d.C = LV_MAX_WIDTH, d.F = LV_MAX_FFN, d.n_layers = LV_MAX_LAYERS;
+  lv_layout lay;
+  char err[256] = "";
+  EXPECT(lv_layout_build(&lay, &d, err, sizeof err) == 0, "layout at the limits: %s", err);
+  const lv_tensor *emb = lv_layout_find(&lay, "embed.weight", NULL);
+  EXPECT(emb && emb->numel == LV_MAX_VOCAB * LV_MAX_WIDTH, "embed numel");
+  double fc = 2.0 * (double)d.D * (double)d.F * (double)d.n_layers; /* fc1 + fc2 of every layer */
+  EXPECT((double)lay.n_param_floats > (double)d.V * (double)d.D + fc && lay.n_param_floats < ((size_t)1 << 46),
+         "param floats %zu", lay.n_param_floats);
+  lv_layout_free(&lay);
+  /* One past a limit: an error naming the key and the limit (the layout also gets sizes from datasets
+   * and from bench, which the table does not see). */
+  const struct { int64_t *field; int64_t max; const char *want; } past[] = {
+      {&d.D, LV_MAX_WIDTH, "model.d_model: 65537 is more than the limit 65536"},
+      {&d.S, LV_MAX_CODEBOOK, "model.codebook_size: 1048577 is more than the limit 1048576"},
+      {&d.V, LV_MAX_VOCAB, "model.vocab_size (0: the dataset's vocab_size): 16777217 is more than the limit 16777216"},
+      {&d.K, LV_MAX_CLASSES, "model.n_classes (0: the dataset's n_classes): 16777217 is more than the limit 16777216"}};
+  for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+    *past[i].field = past[i].max + 1;
+    EXPECT(lv_layout_build(&lay, &d, err, sizeof err) == 1 && !strcmp(err, past[i].want), "'%s', want '%s'", err,
+           past[i].want);
+    *past[i].field = past[i].max;
+  }
+  d.S = INT64_MAX; /* the reproduction: refused by the limit, not computed */
+  EXPECT(lv_layout_build(&lay, &d, err, sizeof err) == 1 && strstr(err, "model.codebook_size"), "S = INT64_MAX: %s",
+         err);
+}
+
 /* ---- help and docs ------------------------------------------------------------------------------ */
 
 static void test_help_and_docs(void) {
@@ -587,5 +647,6 @@ int main(void) {
   test_tiny();
   test_diff();
   test_help_and_docs();
+  test_size_limits();
   return tu_finish("test_config");
 }

@@ -1,10 +1,12 @@
 /* Dataset writer/reader round trips: uint8, uint16 and int32 tokens; classification and LM;
  * one file against 3-4 shards (glob, comma list in any order) for the same global indices;
- * truncation, padding, masks, lengths, labels; the stored HDF5 types are the smallest. */
+ * truncation, padding, masks, lengths, labels; the stored HDF5 types are the smallest; the
+ * digests (format version 2) match a CRC-32 computed here, and a changed entry is found. */
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "io/dataset.h"
 #include "tests/test_util.h"
@@ -107,6 +109,28 @@ static size_t stored_size(const char *file, const char *dset) {
   return s;
 }
 
+/* The `crc32` attribute of dataset `dset` of `file`. */
+static uint32_t stored_digest(const char *file, const char *dset) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, dset, H5P_DEFAULT);
+  hid_t a = H5Aopen(d, "crc32", H5P_DEFAULT);
+  uint32_t v = 0;
+  if (a < 0 || H5Aread(a, H5T_NATIVE_UINT32, &v) < 0) v = 0xDEADBEEF;
+  H5Aclose(a); H5Dclose(d); H5Fclose(f);
+  return v;
+}
+
+/* The digest as docs/dataset-format.md defines it: CRC-32 of the values, each little-endian in
+ * `width` bytes (the stored type). */
+static uint32_t ref_digest(const int32_t *v, int64_t n, size_t width) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int64_t i = 0; i < n; i++) {
+    unsigned char b[4];
+    for (size_t k = 0; k < width; k++) b[k] = (unsigned char)((uint32_t)v[i] >> (8 * k));
+    crc = crc32(crc, b, (uInt)width);
+  }
+  return (uint32_t)crc;
+}
+
 static void classification_case(lv_dtype type, int64_t vocab, int64_t classes, size_t want_tok_bytes,
                                 size_t want_lbl_bytes, const char *stem) {
   ref_split tr = make_split(300, 130, vocab, classes, 11 + (uint64_t)type, type);
@@ -162,6 +186,20 @@ static void classification_case(lv_dtype type, int64_t vocab, int64_t classes, s
     check_read(b, &tr, idx, 64, 17, 1);
     lv_dataset_close(b);
   }
+  /* Digests: every array of every shard (3 x tokens, offsets of n_k + 1 entries, labels) matches,
+   * and the stored value is the documented CRC-32, computed here from the reference values. */
+  lv_verify_stats st;
+  char err[512] = "";
+  lv_dataset *b = lv_dataset_open(glob, &o);
+  EXPECT(lv_dataset_has_digests(b) && lv_dataset_format_version(b) == LV_DATASET_VERSION, "version 2, digests");
+  EXPECT(lv_dataset_verify(b, &st, err, sizeof err) == 0 && st.n_arrays == 9, "digests of 3 shards: %s", err);
+  EXPECT(st.bytes == tr.n_tokens * (int64_t)want_tok_bytes + 303 * 8 + 300 * (int64_t)want_lbl_bytes, "bytes %lld",
+         (long long)st.bytes);
+  lv_dataset_close(b);
+  EXPECT(stored_digest(one, "/train/tokens") == ref_digest(tr.tok, tr.n_tokens, want_tok_bytes), "tokens digest");
+  EXPECT(stored_digest(one, "/train/labels") == ref_digest(tr.lbl, 300, want_lbl_bytes), "labels digest");
+  EXPECT(stored_digest(one, "/val/tokens") == ref_digest(va.tok, va.n_tokens, want_tok_bytes), "val tokens digest");
+
   lv_dataset_opts ov = {"val", 0, 0};
   lv_dataset *v = lv_dataset_open(glob, &ov);
   int64_t *vi = random_indices(40, 40, 9);
@@ -177,6 +215,36 @@ static void classification_case(lv_dtype type, int64_t vocab, int64_t classes, s
   lv_dataset_close(a);
   free(idx); free(vi);
   free_split(&tr); free_split(&va);
+}
+
+/* One token of a written file changed in place (a valid chunk, Fletcher32 recomputed by HDF5: only
+ * the digest can tell): lv_dataset_verify names the file and the array. */
+static void tamper_case(void) {
+  enum { NT = 100000 }; /* two 64 Ki chunks */
+  uint8_t *tok = malloc(NT);
+  for (int64_t t = 0; t < NT; t++) tok[t] = (uint8_t)mix((uint64_t)t);
+  lv_split_data sp[1] = {{"train", 0, NT, tok, LV_DTYPE_U8, NULL, NULL, NULL}};
+  lv_dataset_meta m = {LV_TASK_LM, 256, 0, "test_dataset tamper", "", 1, "", NULL, NULL};
+  char file[256], err[512] = "";
+  path(file, "tamper.h5");
+  lv_dataset_write(file, 1, 0, &m, 1, sp);
+  lv_dataset_opts o = {"train", 0, 0};
+  lv_dataset *ds = lv_dataset_open(file, &o);
+  EXPECT(lv_dataset_verify(ds, NULL, err, sizeof err) == 0, "untouched: %s", err);
+  lv_dataset_close(ds);
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "/train/tokens", H5P_DEFAULT);
+  hid_t fs = H5Dget_space(d), ms;
+  hsize_t at = 70000, one = 1;
+  uint8_t v = (uint8_t)(tok[at] + 1);
+  ms = H5Screate_simple(1, &one, NULL);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL);
+  EXPECT(H5Dwrite(d, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, &v) >= 0, "tamper");
+  H5Sclose(ms); H5Sclose(fs); H5Dclose(d); H5Fclose(f);
+  ds = lv_dataset_open(file, &o);
+  EXPECT(lv_dataset_verify(ds, NULL, err, sizeof err) == 1 && strstr(err, "tamper.h5: /train/tokens: digest mismatch"),
+         "one changed token: '%s'", err);
+  lv_dataset_close(ds);
+  free(tok);
 }
 
 static void lm_case(void) {
@@ -237,6 +305,7 @@ int main(void) {
   classification_case(LV_DTYPE_I32, 70000, 70000, 4, 4, "i32");
   classification_case(LV_DTYPE_I32, 256, 10, 1, 1, "narrowed"); /* int32 input, vocab 256: stored as uint8 */
   lm_case();
+  tamper_case();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

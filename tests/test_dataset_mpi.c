@@ -1,6 +1,8 @@
 /* The reader under mpirun: rank 0 writes a 3-shard classification set and a 2-shard LM set whose
  * content is a formula of the global index; every rank opens them itself and reads its own
  * indices (i % size == rank, scrambled, with repeats); each must get exactly those samples.
+ * The run-start digest check (lv_dataset_verify_all) splits every array over the ranks and joins the
+ * pieces: it must accept the files at any rank count, arrays of several blocks included.
  * Run with 1, 2 or more ranks; the verdict is agreed over ranks (dist_any). */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@
 #include "tests/test_util.h"
 #include "trainer/base/dist.h"
 
-enum { N = 501, VOCAB = 300, K = 7, LM_TOKENS = 5003, SEQ = 50 };
+enum { N = 501, VOCAB = 300, K = 7, LM_TOKENS = 5003, SEQ = 50, BIG = 4 * 65536 + 17 };
 
 static int64_t len_of(int64_t i) { return 1 + (i * 37) % 97; }
 static int32_t tok_of(int64_t i, int64_t t) { return (int32_t)((i * 13 + t * 7) % VOCAB); }
@@ -34,18 +36,20 @@ static void write_sets(const char *dir) {
   char out[300];
   snprintf(out, sizeof out, "%s/cls.h5", dir);
   lv_dataset_write(out, 3, 0, &m, 1, &sp);
-  uint8_t *stream = malloc(LM_TOKENS);
-  uint8_t *emask = malloc(LM_TOKENS);
-  for (int64_t t = 0; t < LM_TOKENS; t++) {
+  uint8_t *stream = malloc(BIG);
+  uint8_t *emask = malloc(BIG);
+  for (int64_t t = 0; t < BIG; t++) {
     stream[t] = (uint8_t)stream_of(t);
     emask[t] = emask_of(t);
   }
-  /* "val" carries an eval_mask (cut into the same shard ranges as the tokens), "train" none */
-  lv_split_data lp[2] = {{"val", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, emask},
-                         {"train", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, NULL}};
+  /* "val" carries an eval_mask (cut into the same shard ranges as the tokens), "train" none; "big"
+   * has arrays of several 64 Ki blocks per shard */
+  lv_split_data lp[3] = {{"val", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, emask},
+                         {"train", 0, LM_TOKENS, stream, LV_DTYPE_U8, NULL, NULL, NULL},
+                         {"big", 0, BIG, stream, LV_DTYPE_U8, NULL, NULL, emask}};
   lv_dataset_meta lm = {LV_TASK_LM, 256, 0, "test_dataset_mpi", "", 0, "", NULL, NULL};
   snprintf(out, sizeof out, "%s/lm.h5", dir);
-  lv_dataset_write(out, 2, 0, &lm, 2, lp);
+  lv_dataset_write(out, 2, 0, &lm, 3, lp);
   free(off); free(lbl); free(tok); free(stream); free(emask);
 }
 
@@ -111,6 +115,15 @@ int main(int argc, char **argv) {
   for (int64_t k = 0; k < cnt * W; k++) bad += wmask[k] != 1;
   EXPECT(bad == 0, "rank %d: %d mask entries not 1 without an eval_mask", rank, bad);
   lv_dataset_close(lm);
+  /* Collective digest checks: a mismatch would end the job with exit 2. */
+  lo.split = "big";
+  lm = lv_dataset_open(spec, &lo);
+  lv_dataset_verify_all(lm, "big", 1);
+  lv_dataset_close(lm);
+  snprintf(spec, sizeof spec, "%s/cls-*-of-00003.h5", dir);
+  ds = lv_dataset_open(spec, &o);
+  lv_dataset_verify_all(ds, "cls", 1);
+  lv_dataset_close(ds);
 
   printf("[rank %d of %d] ", rank, size);
   int failed = tu_finish("test_dataset_mpi");

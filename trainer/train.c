@@ -26,6 +26,7 @@ static void open_split(lv_trainer *t, lv_split *sp, const char *path, const char
   if (!lv_dataset_has_split(path, split)) DIE_INPUT_ALL("%s: %s has no split '%s'", key, path, split);
   lv_dataset_opts o = {.split = split, .seq_len = seq_len, .chunk_cache_bytes = (size_t)t->cfg.data.cache_mb << 20};
   sp->ds = lv_dataset_open(path, &o);
+  lv_dataset_verify_all(sp->ds, key, t->cfg.data.verify); /* collective: digests (data.verify), version-1 note */
   sp->lm = lv_dataset_task(sp->ds) == LV_TASK_LM;
   if (sp->lm && seq_len == 0) DIE_INPUT_ALL("data.seq_len: a language-modelling dataset needs an explicit seq_len");
   sp->n = lv_dataset_num_samples(sp->ds);
