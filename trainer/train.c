@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/model_io.h"
 #include "trainer/base/alloc.h"
@@ -147,6 +148,15 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   dnn_ctx_init(&t->ctx);
   const lv_dims *d = &t->dims;
   size_t nl = (size_t)d->n_layers, S = (size_t)d->S;
+  /* A model within the keys' limits can still not fit: say so by the plan, before allocating. */
+  lv_model_mem mem = lv_model_plan(d, t->mb, t->L);
+  double plan_bytes = 4.0 * (double)lv_model_plan_total(&mem, t->lay.n_param_floats, t->lay.n_state_floats,
+                                                        need_train ? 2 : 0);
+  double phys_bytes = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+  if (phys_bytes > 0 && plan_bytes > phys_bytes)
+    DIE_INPUT_ALL("model: the memory plan needs %.1f GiB per rank, more than this node's %.1f GiB: reduce the "
+                  "micro-batch (train.batch_size / ranks / train.micro_batch = %lld sequences of %lld) or the model",
+                  plan_bytes / 1073741824.0, phys_bytes / 1073741824.0, (long long)t->mb, (long long)t->L);
   t->red.sl = lv_stat_layout_make(d->n_layers, d->S, d->Z, t->world);
   t->red.grad_pad = reducer_grad_floats(t->lay.n_param_floats, t->world);
   t->red.n_stat_pad = reducer_stat_doubles(t->red.sl.total, t->world);
