@@ -6,6 +6,7 @@
 
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
+#include "io/digest.h"
 #include "io/model_io.h"
 #include "trainer/base/check.h"
 
@@ -70,8 +71,8 @@ static void first_error(int *bad, char *err, size_t cap, const char *fmt, const 
   *bad = 1;
 }
 
-static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int index, int part, int parts, int *bad,
-                         char *err, size_t cap) {
+static void check_tensor(hid_t file, const char *path, int digests, lv_ckpt_tensor *t, int index, int part, int parts,
+                         int *bad, char *err, size_t cap) {
   int is_float = 0, nd, f;
   int64_t sh[2];
   hid_t ds[3] = {-1, -1, -1};
@@ -98,11 +99,13 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
     if (!usable[k] || (3 * index + k) % parts != part || numel <= 0) continue;
     float *buf = malloc(sizeof(float) * (size_t)numel);
     CHECK_ALLOC(buf);
+    char what[64];
+    snprintf(what, sizeof what, "%s%s%s", k ? "optimizer tensor " : "tensor ", k ? kPrefix[k] + 11 : "",
+             k ? " of " : "");
     if (H5Dread(ds[k], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
       t->read[k] = -1;
       if (!*bad)
-        snprintf(err, cap, "%s: %s%s%s%s cannot be read (checksum mismatch or truncated file: %s)", path,
-                 k ? "optimizer tensor " : "tensor ", k ? kPrefix[k] + 11 : "", k ? " of " : "", t->name,
+        snprintf(err, cap, "%s: %s%s cannot be read (checksum mismatch or truncated file: %s)", path, what, t->name,
                  lv_h5_errstr());
       *bad = 1;
     } else {
@@ -110,6 +113,12 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
       for (int64_t i = 0; i < numel; i++) s += (double)buf[i] * (double)buf[i];
       t->read[k] = 1;
       t->l2[k] = sqrt(s);
+      char msg[1024];
+      int rc = lv_digest_verify(ds[k], digests, lv_crc32(0, buf, sizeof(float) * (size_t)numel), path, what, t->name,
+                                msg, sizeof msg);
+      t->digest[k] = rc == LV_DIGEST_OK ? 1 : rc == LV_DIGEST_BAD ? -1 : 0;
+      if (rc == LV_DIGEST_BAD && !*bad) snprintf(err, cap, "%s", msg);
+      *bad |= rc == LV_DIGEST_BAD;
     }
     free(buf);
   }
@@ -120,7 +129,9 @@ static void check_tensor(hid_t file, const char *path, lv_ckpt_tensor *t, int in
 static int check_file(hid_t file, const char *path, int part, int parts, lv_ckpt_meta *meta, tlist *l, char *err,
                       size_t cap) {
   char *cfg = NULL;
-  if (lv_ckpt_check_attrs(file, path, meta, err, cap) || lv_ckpt_read_config(file, path, &cfg, err, cap)) {
+  int digests = 0;
+  if (lv_ckpt_check_attrs(file, path, meta, &digests, err, cap) ||
+      lv_h5_read_config(file, path, digests, &cfg, err, cap)) {
     free(cfg);
     return 1;
   }
@@ -130,7 +141,7 @@ static int check_file(hid_t file, const char *path, int part, int parts, lv_ckpt
     return 1;
   }
   int bad = 0;
-  for (int i = 0; i < l->n; i++) check_tensor(file, path, &l->t[i], i, part, parts, &bad, err, cap);
+  for (int i = 0; i < l->n; i++) check_tensor(file, path, digests, &l->t[i], i, part, parts, &bad, err, cap);
   for (int k = 1; k < 3 && !bad; k++) { /* no moment without its tensor */
     tlist o = {0};
     if (list(file, kPrefix[k], &o) != 0)
@@ -154,7 +165,7 @@ int lv_ckpt_check(const char *path, int part, int parts, lv_ckpt_meta *meta, lv_
   memset(meta, 0, sizeof *meta);
   tlist l = {0};
   int bad = 1;
-  hid_t file = lv_ckpt_open_quiet(path, err, cap);
+  hid_t file = lv_h5_open_file_quiet(path, err, cap);
   if (file >= 0) {
     bad = check_file(file, path, part < 0 ? 0 : part, parts < 1 ? 1 : parts, meta, &l, err, cap);
     H5Fclose(file);

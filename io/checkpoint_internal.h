@@ -40,12 +40,9 @@ int lv_ckpt_contiguous(const lv_ckpt_piece *p, int n, int64_t *base);
 /* Chunk dimensions of tensor t (whole rows, about lv_ckpt_chunk_floats); returns floats per chunk. */
 int64_t lv_ckpt_chunk_dims(const lv_tensor *t, hsize_t *dims);
 /* HDF5 error printing must be off (H5Eset_auto2) around these: they report, never abort. */
-/* Opens path read-only (serial driver): the id, or -1 and err = "<path>: no such file" / "cannot open". */
-hid_t lv_ckpt_open_quiet(const char *path, char *err, size_t cap);
-/* Checks format/format_version and the run attributes, fills meta (not config_yaml). 0, or 1 + err. */
-int lv_ckpt_check_attrs(hid_t file, const char *path, lv_ckpt_meta *meta, char *err, size_t cap);
-/* /config into *out (malloc'd, also on failure: free it). 0, or 1 + err. */
-int lv_ckpt_read_config(hid_t file, const char *path, char **out, char *err, size_t cap);
+/* Checks format/format_version, the run attributes and the digest declaration, fills meta (not
+ * config_yaml) and *digests (1: the file records crc32 digests, 0: an older file without). 0, or 1 + err. */
+int lv_ckpt_check_attrs(hid_t file, const char *path, lv_ckpt_meta *meta, int *digests, char *err, size_t cap);
 /* "<dir>/latest" := name, atomically and durably (tmp + fsync + rename + dir fsync). */
 void lv_ckpt_write_latest(const char *dir, const char *name);
 /* 1 if `name` is "ckpt_<digits>.h5" (then *step is set); 2 if it is that plus ".tmp"; else 0. */

@@ -1,4 +1,7 @@
-/* lv_ckpt_write: one checkpoint file, written collectively with parallel HDF5 (see checkpoint.h). */
+/* lv_ckpt_write: one checkpoint file, written collectively with parallel HDF5 (see checkpoint.h).
+ * Two passes over the tensors: first each rank hashes the pieces it will write and the ranks combine
+ * them into every dataset's crc32 (io/digest.h); then every dataset is created with its digest
+ * attribute and written. */
 #include <libgen.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 #include "io/config.h" /* LV_PATH_MAX */
 #include "io/checkpoint_internal.h"
 #include "io/dataset_internal.h"
+#include "io/digest.h"
 #include "io/model_io.h"
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
@@ -22,28 +26,11 @@ typedef struct {
   size_t stage_cap;
   lv_ckpt_piece *pc, *own; /* scratch: pieces from the ranges, pieces this rank writes */
   int64_t stream, pos;    /* replicated data: total floats, position of the current tensor */
-  double t_create, t_write; /* seconds in H5Dcreate2 / H5Dwrite (LONGVQ_CKPT_TIMING) */
+  double t_create, t_write, t_hash; /* seconds in H5Dcreate2 / H5Dwrite / crc32 (LONGVQ_CKPT_TIMING) */
 } wctx;
 
 static int g_deflate = 0;
 void lv_ckpt_set_deflate(int level) { g_deflate = level < 0 ? 0 : level > 9 ? 9 : level; }
-
-/* Creates the missing groups on the way to h5path, tracking link creation order (spec order). */
-static void make_parents(hid_t file, const char *h5path, hid_t gcpl) {
-  char buf[3 * LV_NAME_MAX];
-  snprintf(buf, sizeof buf, "%s", h5path);
-  for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
-    *p = '\0';
-    htri_t e = H5Lexists(file, buf, H5P_DEFAULT);
-    CHECK_H5(e);
-    if (!e) {
-      hid_t g;
-      CHECK_H5(g = H5Gcreate2(file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT));
-      CHECK_H5(H5Gclose(g));
-    }
-    *p = '/';
-  }
-}
 
 /* Replicated data: chunk c of this tensor goes to the rank whose share of the whole stream of
  * replicated floats holds the chunk's first float (contiguous, balanced shares). */
@@ -65,12 +52,32 @@ static int own_chunks(wctx *w, const lv_tensor *t, const lv_ckpt_piece *src, int
   return n;
 }
 
-/* Creates prefix/<t's sub-path> and writes this rank's part of it from buf (collective). */
-static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const float *buf, const lv_range *ranges,
-                         const size_t *range_off, int n_ranges, int replicated) {
+/* One dataset to write: prefix/<t's sub-path>, from buf, this rank's part given by the ranges. */
+typedef struct {
+  const char *prefix;
+  const lv_tensor *t;
+  const float *buf;
+  const lv_range *ranges;
+  const size_t *range_off;
+  int n_ranges, replicated;
+} wjob;
+
+/* The pieces of job j this rank writes (in w->pc or w->own: valid until the next call). Replicated
+ * data advances w->pos: call once per job, in order, per pass. */
+static int my_pieces(wctx *w, const wjob *j, lv_ckpt_piece **p) {
+  int np = lv_ckpt_pieces(j->t, j->ranges, j->range_off, j->n_ranges, w->pc);
+  *p = w->pc;
+  if (!j->replicated) return np;
+  *p = w->own;
+  return own_chunks(w, j->t, w->pc, np, w->own);
+}
+
+/* Creates job j's dataset with its digest and writes this rank's part of it (collective). */
+static void write_tensor(wctx *w, const wjob *j, uint32_t digest) {
+  const lv_tensor *t = j->t;
   char path[3 * LV_NAME_MAX];
-  lv_h5_tensor_path(prefix, t->name, path, sizeof path);
-  make_parents(w->file, path, w->gcpl);
+  lv_h5_tensor_path(j->prefix, t->name, path, sizeof path);
+  lv_h5_make_parents(w->file, path, w->gcpl);
   hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]}, cd[2];
   lv_ckpt_chunk_dims(t, cd);
   hid_t dcpl, fspace, mspace, ds;
@@ -83,13 +90,10 @@ static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const 
   CHECK_H5(fspace = H5Screate_simple(t->ndim, dims, NULL));
   double t0 = MPI_Wtime();
   CHECK_H5(ds = H5Dcreate2(w->file, path, H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  lv_digest_write(ds, digest);
   w->t_create += MPI_Wtime() - t0;
-  int np = lv_ckpt_pieces(t, ranges, range_off, n_ranges, w->pc);
-  lv_ckpt_piece *p = w->pc;
-  if (replicated) {
-    np = own_chunks(w, t, w->pc, np, w->own);
-    p = w->own;
-  }
+  lv_ckpt_piece *p;
+  int np = my_pieces(w, j, &p);
   /* Memory: the rows the pieces touch, in tensor layout, with the file's selection (fast path). */
   hsize_t md[2];
   int64_t shift = lv_ckpt_span(t, p, np, md), base;
@@ -98,7 +102,7 @@ static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const 
   lv_ckpt_select(mspace, t, p, np, shift);
   const float *src;
   if (lv_ckpt_contiguous(p, np, &base) && base + shift >= 0) { /* params, state, most moment tensors */
-    src = buf + base + shift;
+    src = j->buf + base + shift;
   } else {
     size_t need = (size_t)(md[0] * (t->ndim == 2 ? md[1] : 1));
     if (need > w->stage_cap) {
@@ -108,7 +112,7 @@ static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const 
       w->stage_cap = need;
     }
     for (int i = 0; i < np; i++)
-      memcpy(w->stage + (p[i].a - shift), buf + p[i].mem, sizeof(float) * (size_t)(p[i].b - p[i].a));
+      memcpy(w->stage + (p[i].a - shift), j->buf + p[i].mem, sizeof(float) * (size_t)(p[i].b - p[i].a));
     src = w->stage;
   }
   t0 = MPI_Wtime();
@@ -118,6 +122,42 @@ static void write_tensor(wctx *w, const char *prefix, const lv_tensor *t, const 
   CHECK_H5(H5Sclose(fspace));
   CHECK_H5(H5Dclose(ds));
   CHECK_H5(H5Pclose(dcpl));
+}
+
+/* Pass 1 (collective): the crc32 of every job's dataset from the pieces each rank writes. */
+static uint32_t *job_digests(wctx *w, const wjob *jobs, int n, const char *path) {
+  size_t cap = 256, np_all = 0;
+  lv_digest_piece *dp = malloc(sizeof *dp * cap);
+  int64_t *len = malloc(sizeof(int64_t) * (size_t)n);
+  uint32_t *out = malloc(sizeof(uint32_t) * (size_t)n);
+  CHECK_ALLOC(dp);
+  CHECK_ALLOC(len);
+  CHECK_ALLOC(out);
+  double t0 = MPI_Wtime();
+  w->pos = 0;
+  for (int j = 0; j < n; j++) {
+    lv_ckpt_piece *p;
+    int np = my_pieces(w, &jobs[j], &p);
+    len[j] = (int64_t)sizeof(float) * jobs[j].t->numel;
+    for (int i = 0; i < np; i++) {
+      if (np_all == cap) {
+        dp = realloc(dp, sizeof *dp * (cap *= 2));
+        CHECK_ALLOC(dp);
+      }
+      size_t bytes = sizeof(float) * (size_t)(p[i].b - p[i].a);
+      dp[np_all++] = (lv_digest_piece){j, (int64_t)sizeof(float) * p[i].a, (int64_t)bytes,
+                                       lv_crc32(0, jobs[j].buf + p[i].mem, bytes), 0};
+    }
+  }
+  w->pos = 0; /* pass 2 walks the replicated stream again */
+  w->t_hash = MPI_Wtime() - t0;
+  int untiled = lv_digest_combine(dp, (int)np_all, len, n, out);
+  if (untiled >= 0)
+    DIE("%s: the ranks' pieces of %s%s do not cover it exactly once", path, jobs[untiled].prefix,
+        jobs[untiled].t->name);
+  free(dp);
+  free(len);
+  return out;
 }
 
 /* /config: one fixed-length string in a chunked, checksummed 1-element dataset; rank 0 writes it. */
@@ -131,6 +171,7 @@ static void write_config(wctx *w, const char *yaml) {
   CHECK_H5(H5Pset_chunk(dcpl, 1, &one));
   CHECK_H5(H5Pset_fletcher32(dcpl));
   CHECK_H5(ds = H5Dcreate2(w->file, "/config", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  lv_digest_write(ds, lv_crc32(0, yaml, strlen(yaml)));
   if (w->rank != 0) CHECK_H5(H5Sselect_none(space));
   CHECK_H5(H5Dwrite(ds, type, space, space, w->dxpl, yaml));
   CHECK_H5(H5Dclose(ds));
@@ -157,6 +198,7 @@ static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
   lv_attr_write_i64(file, "restart_count", meta->restart_count);
   lv_h5_attr_fixed_str(file, "build", LONGVQ_VERSION " (git " LONGVQ_GIT ")");
   lv_h5_attr_fixed_str(file, "created", created);
+  lv_digest_declare(file);
 }
 
 /* Are the ranges the same on every rank (replicated moments), and do they cover what they must? */
@@ -207,16 +249,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   /* collective metadata: one rank reads/writes it for all (no metadata read storm at scale) */
   CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
   CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
-  /* 1.10 format: checksummed object headers and chunk indexes, not only checksummed data */
-  CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
-  CHECK_H5(fcpl = H5Pcreate(H5P_FILE_CREATE));
-  CHECK_H5(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
-  CHECK_H5(H5Pset_attr_phase_change(fcpl, 32, 24)); /* root attributes stay in the checksummed header */
-  CHECK_H5(H5Pset_link_phase_change(fcpl, 1000, 800));
-  CHECK_H5(w.gcpl = H5Pcreate(H5P_GROUP_CREATE));
-  CHECK_H5(H5Pset_link_creation_order(w.gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
-  /* links stay in the (checksummed) group headers, not in a fractal heap whose blocks are unchecked */
-  CHECK_H5(H5Pset_link_phase_change(w.gcpl, 1000, 800));
+  lv_h5_format_props(fapl, &fcpl, &w.gcpl); /* the 1.10 format: checksummed metadata too */
   CHECK_H5(w.dxpl = H5Pcreate(H5P_DATASET_XFER));
   CHECK_H5(H5Pset_dxpl_mpio(w.dxpl, H5FD_MPIO_COLLECTIVE)); /* parallel writes of filtered data need it */
   CHECK_H5(w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl));
@@ -230,12 +263,21 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   w.stream = (int64_t)(np_floats + ns_floats + (replicated ? 2 * np_floats : 0));
   lv_range all_p = {0, lay->n_param_floats}, all_s = {0, lay->n_state_floats};
   size_t zero_off = 0;
-  for (int i = 0; i < lay->n_params; i++) write_tensor(&w, "/model", &lay->params[i], params, &all_p, &zero_off, 1, 1);
-  for (int i = 0; i < lay->n_state; i++) write_tensor(&w, "/model", &lay->state[i], state, &all_s, &zero_off, 1, 1);
+  int n_jobs = 3 * lay->n_params + lay->n_state, n = 0;
+  wjob *jobs = malloc(sizeof(wjob) * (size_t)n_jobs);
+  CHECK_ALLOC(jobs);
   for (int i = 0; i < lay->n_params; i++)
-    write_tensor(&w, "/optimizer/exp_avg", &lay->params[i], m, ranges, range_off, n_ranges, replicated);
-  for (int i = 0; i < lay->n_params; i++)
-    write_tensor(&w, "/optimizer/exp_avg_sq", &lay->params[i], v, ranges, range_off, n_ranges, replicated);
+    jobs[n++] = (wjob){"/model", &lay->params[i], params, &all_p, &zero_off, 1, 1};
+  for (int i = 0; i < lay->n_state; i++)
+    jobs[n++] = (wjob){"/model", &lay->state[i], state, &all_s, &zero_off, 1, 1};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < lay->n_params; i++)
+      jobs[n++] = (wjob){k ? "/optimizer/exp_avg_sq" : "/optimizer/exp_avg", &lay->params[i], k ? v : m, ranges,
+                         range_off, n_ranges, replicated};
+  uint32_t *digest = job_digests(&w, jobs, n_jobs, path);
+  for (int j = 0; j < n_jobs; j++) write_tensor(&w, &jobs[j], digest[j]);
+  free(digest);
+  free(jobs);
 
   double t1 = MPI_Wtime();
   CHECK_H5(H5Fflush(w.file, H5F_SCOPE_GLOBAL)); /* MPI_File_sync on every rank */
@@ -259,6 +301,8 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   }
   dist_barrier(); /* nobody reports the checkpoint saved before it is durable */
   if (getenv("LONGVQ_CKPT_TIMING"))
-    fprintf(stderr, "[rank %d] %s: %.2f s = create %.2f + write %.2f + other %.2f + sync/close/rename %.2f\n", w.rank,
-            path, MPI_Wtime() - t_start, w.t_create, w.t_write, t1 - t_start - w.t_create - w.t_write, MPI_Wtime() - t1);
+    fprintf(stderr,
+            "[rank %d] %s: %.2f s = crc32 %.2f + create %.2f + write %.2f + other %.2f + sync/close/rename %.2f\n",
+            w.rank, path, MPI_Wtime() - t_start, w.t_hash, w.t_create, w.t_write,
+            t1 - t_start - w.t_hash - w.t_create - w.t_write, MPI_Wtime() - t1);
 }

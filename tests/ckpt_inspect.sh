@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `longvq inspect ckpt.h5`: the run fields, the config, one row per tensor whose L2 norms (param,
-# exp_avg, exp_avg_sq) agree with h5py's, checksums OK; a flipped byte in one moment's chunk makes
+# exp_avg, exp_avg_sq) agree with h5py's, checksums and crc32 digests OK; a flipped byte in one moment's chunk makes
 # that row FAILED, the summary name the dataset and the exit code 2; a truncated file exits 2.
 set -u
 fail=0
@@ -16,14 +16,15 @@ check "inspect exits 0" '[ $? -eq 0 ]'
 cat ok.out | head -20
 for pat in "^format +longvq-checkpoint version 1" "^step +7$" "^samples seen +7007$" "^seed +4242$" \
            "^world size +2$" "^zero +1 " "^restart count +0$" "^    d_model: 24$" "^checksums +OK \(" \
-           "^  layers\.1\.mixer\.ema\.delta +\(48, 4\) " "^  layers\.0\.mixer\.codebook\.c_sum +\(8, 8\) +[0-9.e+-]+ +- +- +ok$"; do
+           "^digests +OK \(every dataset read matches its crc32\)$" \
+           "^  layers\.1\.mixer\.ema\.delta +\(48, 4\) " "^  layers\.0\.mixer\.codebook\.c_sum +\(8, 8\) +[0-9.e+-]+ +- +- +ok +ok$"; do
   check "inspect prints /$pat/" 'grep -Eq "$pat" ok.out'
 done
 check "norms and shapes agree with h5py, one row per /model tensor" '/usr/bin/python3 - <<PY
 import h5py, numpy as np, re
 rows = {}
 for line in open("ok.out"):
-    m = re.match(r"  (\S+) +\(([0-9, ]+)\) +(\S+) +(\S+) +(\S+) +(ok|FAILED)$", line)
+    m = re.match(r"  (\S+) +\(([0-9, ]+)\) +(\S+) +(\S+) +(\S+) +(ok|FAILED) +ok$", line)
     if m: rows[m.group(1)] = m.groups()
 f = h5py.File("ckpt_00000007.h5", "r")
 names = []
@@ -43,8 +44,9 @@ PY'
 "$T" corrupt ckpt_00000007.h5 /optimizer/exp_avg/layers/1/mixer/mx_proj/weight bad.h5
 "$LONGVQ" inspect bad.h5 > bad.out 2> bad.err; rc=$?
 check "flipped byte: exit 2" '[ $rc -eq 2 ]'
-check "flipped byte: the row says FAILED" 'grep -Eq "^  layers\.1\.mixer\.mx_proj\.weight .* FAILED +[0-9.e+-]+ +FAILED$" bad.out'
-check "flipped byte: summary names the tensor" 'grep -q "^checksums *FAILED in 1 of .*optimizer tensor exp_avg of layers.1.mixer.mx_proj.weight cannot be read (checksum" bad.out'
+check "flipped byte: the row says FAILED" 'grep -Eq "^  layers\.1\.mixer\.mx_proj\.weight .* FAILED +[0-9.e+-]+ +FAILED +ok$" bad.out'
+check "flipped byte: summary counts it" 'grep -q "^checksums *FAILED in 1 of 158 datasets$" bad.out'
+check "flipped byte: ... and names the tensor" 'grep -q "^first problem bad.h5: optimizer tensor exp_avg of layers.1.mixer.mx_proj.weight cannot be read (checksum" bad.out'
 check "flipped byte: one error line on stderr" '[ $(wc -l < bad.err) -eq 1 ] && grep -q "bad.h5" bad.err'
 head -c 50000 ckpt_00000007.h5 > trunc.h5
 "$LONGVQ" inspect trunc.h5 > trunc.out 2> trunc.err; rc=$?

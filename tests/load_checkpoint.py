@@ -7,6 +7,7 @@
     ck["exp_avg"], ck["exp_avg_sq"]   # AdamW moments, same names (trained tensors only)
     ck["meta"]         # step, samples_seen, seed, world_size, zero, restart_count, build, created
     ck["config"]       # the effective YAML config
+    verify_digests("run/ckpt_00001000.h5")  # [] if every dataset matches its crc32 (also model files)
 
     # into PyTorch (same names and shapes as the spec's state_dict):
     # model.load_state_dict({k: torch.from_numpy(v) for k, v in ck["model"].items()})
@@ -15,6 +16,7 @@ Run as a script: prints a summary; with --manifest FILE (written by tests/test_c
 every name, shape and value against it and exits non-zero on any difference.
 """
 import sys
+import zlib
 
 import h5py
 import numpy as np
@@ -42,6 +44,25 @@ def load_checkpoint(path):
         "meta": meta,
         "config": config,
     }
+
+
+def verify_digests(path):
+    """Problems with the crc32 digests of a checkpoint or model file: [] if every dataset's data
+    matches its `crc32` attribute (float32 little-endian bytes; /config: its text). A file written
+    before digests (no root attribute `digest`) has none to check: ["no digests"]."""
+    bad = []
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("digest") != b"crc32":
+            return ["no digests"]
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset):
+                return
+            data = obj[()]
+            raw = data.reshape(-1)[0] if name == "config" else data.astype("<f4").tobytes()
+            if "crc32" not in obj.attrs or zlib.crc32(raw) != int(obj.attrs["crc32"]):
+                bad.append(f"{name}: does not match its crc32")
+        f.visititems(visit)
+    return bad
 
 
 def check_manifest(ck, manifest):
@@ -91,12 +112,14 @@ def main(argv):
           f"{len(ck['exp_avg'])} with AdamW moments")
     for name in list(ck["model"])[:3]:
         print(f"  {name} {ck['model'][name].shape}")
+    digests = verify_digests(argv[1])
+    print(f"digests: {'every dataset matches its crc32' if not digests else '; '.join(digests)}")
     if "--manifest" in argv:
         bad = check_manifest(ck, argv[argv.index("--manifest") + 1])
         for b in bad:
             print("FAIL", b)
         print(f"manifest: {'all names, shapes and values match' if not bad else str(len(bad)) + ' problem(s)'}")
-        return 1 if bad else 0
+        return 1 if bad or digests else 0
     return 0
 
 

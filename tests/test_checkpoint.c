@@ -2,7 +2,8 @@
  * (buffer, flat index, step), so any reader, in any decomposition, knows what it must get back.
  *
  *   test_checkpoint [DIR]                 in-process suite (default DIR work_ckpt_suite): round trips between decompositions,
- *                                         naming/list/rotate, corruption (tests/test_checkpoint_corrupt.c)
+ *                                         naming/list/rotate, corruption (tests/test_checkpoint_corrupt.c), digests
+ *                                         and odd run-dir entries (tests/test_checkpoint_integrity.c)
  *   test_checkpoint write DIR STEP DECOMP [small|large]   one checkpoint (+ DIR/manifest.txt)
  *   test_checkpoint read FILE DECOMP [small|large]        read, verify every value
  *   test_checkpoint find DIR [small|large]                resume=auto pick + read + verify
@@ -345,6 +346,7 @@ int main(int argc, char **argv) {
   roundtrips(sub);
   naming(sub);
   tu_failures += ck_corruption_suite(sub);
+  tu_failures += ck_integrity_suite(sub);
   int64_t f[1] = {tu_failures};
   dist_sum_i64(f, 1);
   int rc = dist_is_root() ? tu_finish("test_checkpoint") : (f[0] != 0);

@@ -45,6 +45,13 @@ int64_t ck_read_verify(ck_model *c, const char *path, int64_t step, char *err, s
 int ck_corruption_suite(const char *dir);
 /* Rank 0: copy src to out with one byte flipped in the middle of dataset h5path's first chunk. */
 int ck_corrupt_chunk(const char *src, const char *h5path, const char *out);
+/* Rank 0: copy src to dst as a new file (new inode: HDF5 keeps a failed-to-close corrupt file open
+ * and would match the inode). 0 or 1. */
+int ck_copy_file(const char *src, const char *dst);
+/* tests/test_checkpoint_integrity.c */
+/* Collective: zeroed chunks (data + checksum) of every dataset, model files' digests, files without
+ * digests, a FIFO and a directory named like checkpoints. Returns this rank's failed expectations. */
+int ck_integrity_suite(const char *dir);
 /* Rank 0: DIR/manifest.txt: one line per /model tensor: name, shape, sum of squares (%.17g). */
 void ck_manifest(const ck_model *c, const char *dir, int64_t step);
 

@@ -14,8 +14,7 @@
 #include "trainer/base/dist.h"
 #include "trainer/base/hash.h"
 
-/* A new file (new inode): HDF5 keeps a failed-to-close corrupt file open and would match the inode. */
-static int copy_file(const char *src, const char *dst) {
+int ck_copy_file(const char *src, const char *dst) {
   unlink(dst);
   FILE *a = fopen(src, "rb"), *b = fopen(dst, "wb");
   char buf[1 << 16];
@@ -53,7 +52,7 @@ int ck_corrupt_chunk(const char *src, const char *h5path, const char *out) {
   if (ds >= 0) H5Dclose(ds);
   if (f >= 0) H5Fclose(f);
   if (bad) return fprintf(stderr, "%s: no chunk for %s\n", src, h5path), 1;
-  return copy_file(src, out) || flip(out, (long)(addr + size / 2));
+  return ck_copy_file(src, out) || flip(out, (long)(addr + size / 2));
 }
 
 void ck_manifest(const ck_model *c, const char *dir, int64_t step) {
@@ -133,7 +132,7 @@ static int make_damaged(int k, const char *good, const char *out) {
     if (f && k == 12) fputs("model:\n  d_model: 24\n", f);
     return f ? fclose(f) : 1;
   }
-  if (copy_file(good, out)) return 1;
+  if (ck_copy_file(good, out)) return 1;
   if (k == 0) return truncate(out, file_size(out) / 2);
   return h5_edit(out, k - 5);
 }
@@ -163,7 +162,7 @@ int ck_corruption_suite(const char *dir) {
   snprintf(orig, sizeof orig, "%s/orig30.h5", d);
   if (dist_is_root()) {
     EXPECT(rename(bad30, orig) == 0, "rename");
-    EXPECT(copy_file(good20, tmp40) == 0 && truncate(tmp40, file_size(tmp40) / 3) == 0, "tmp leftover");
+    EXPECT(ck_copy_file(good20, tmp40) == 0 && truncate(tmp40, file_size(tmp40) / 3) == 0, "tmp leftover");
   }
   for (int k = 0; k < N_DAMAGE; k++) {
     int made = 0;
@@ -219,7 +218,7 @@ int ck_corruption_suite(const char *dir) {
   char where[256] = "";
   snprintf(path, sizeof path, "%s/flipped.h5", d);
   for (long pos = 0; pos < size; pos += pos < 8192 ? 61 : size / 200 + 1) {
-    if (dist_is_root()) EXPECT(copy_file(good10, path) == 0 && flip(path, pos) == 0, "flip %ld", pos);
+    if (dist_is_root()) EXPECT(ck_copy_file(good10, path) == 0 && flip(path, pos) == 0, "flip %ld", pos);
     dist_barrier();
     int64_t w = ck_read_verify(&c, path, 10, err, sizeof err);
     EXPECT(w <= 0, "byte %ld of %ld flipped: the read succeeds with %lld wrong values", pos, size, (long long)w);

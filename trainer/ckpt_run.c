@@ -84,7 +84,7 @@ static int64_t metric_lines(const lv_trainer *t) {
   return n;
 }
 
-int64_t trainer_resume(lv_trainer *t) {
+static int64_t resume_point(lv_trainer *t) {
   const char *want = t->cfg.checkpoint.resume;
   if (!want[0]) {
     /* A fresh run would mix its checkpoints, `latest` record and metrics with the other run's, and
@@ -151,6 +151,14 @@ int64_t trainer_resume(lv_trainer *t) {
            (long long)meta.step, (long long)meta.samples_seen, meta.world_size, meta.zero ? " with ZeRO-1" : "",
            (long long)t->restart_count);
   return meta.step;
+}
+
+int64_t trainer_resume(lv_trainer *t) {
+  int64_t step = resume_point(t);
+  char err[LV_PATH_MAX + 256];
+  if (lv_ckpt_check_targets(t->cfg.run.dir, step, t->cfg.train.steps, err, sizeof err)) /* fail now, not then */
+    DIE_INPUT_ALL("run.dir: %s", err);
+  return step;
 }
 
 void trainer_checkpoint(lv_trainer *t, int64_t step) {

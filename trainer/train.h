@@ -111,7 +111,8 @@ void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *
 void trainer_free(lv_trainer *t);
 /* Collective (trainer/ckpt_run.c). checkpoint.resume: "" -> 0 (fresh); "auto" -> the newest valid
  * checkpoint of run.dir, or 0 if none; a path -> that file. Loads parameters, codebooks, AdamW
- * moments (this rank's ranges) and the data-order state; refuses shape-changing config changes.
+ * moments (this rank's ranges) and the data-order state; refuses shape-changing config changes,
+ * and a run.dir entry that is not a regular file where a later checkpoint will be written.
  * Returns the number of steps already done. */
 int64_t trainer_resume(lv_trainer *t);
 /* Collective. Writes <run.dir>/ckpt_<step>.h5 atomically and rotates old ones. */
