@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/dataset_internal.h"
@@ -74,6 +75,8 @@ static void root_free(root_info *r) {
 
 static hid_t open_file(const char *path) {
   if (access(path, R_OK) != 0) DIE_INPUT("%s: cannot read file: %s", path, strerror(errno));
+  struct stat st; /* a FIFO or a device would block or never end */
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) DIE_INPUT("%s: not a regular file", path);
   htri_t is = H5Fis_hdf5(path);
   if (is <= 0) DIE_INPUT("%s: not an HDF5 file%s", path, is < 0 ? " (or a damaged one)" : "");
   hid_t fapl, f;

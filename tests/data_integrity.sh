@@ -193,5 +193,10 @@ check "... and a run that reads /val says so too" \
   'exit2 valhdr_train "$LONGVQ" train $TRAIN data.train=valhdr.h5 data.val=valhdr.h5 run.dir=r_vh &&
    grep -q "valhdr.h5.*/val.*incorrect metadata checksum" valhdr_train.err'
 
+# A FIFO given as a dataset (or to inspect) is refused, never opened: opening it would block forever.
+mkfifo fifo.h5
+timeout 20 "$LONGVQ" inspect fifo.h5 > fifo.log 2> fifo.err; rc=$?
+check "a FIFO given to inspect: exit 2 (not a hang), not a regular file" '[ $rc -eq 2 ] && grep -q "fifo.h5: not a regular file" fifo.err'
+
 echo "data_integrity: $fail failed"
 exit $fail
