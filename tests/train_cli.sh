@@ -80,6 +80,9 @@ bad "batch larger than data" "larger than the 64 training samples" $CFG train.ba
 bad "batch does not divide micro-batches" "does not divide" $CFG train.micro_batch=3
 bad "missing dataset file" "nope.h5" $CFG data.train=nope.h5
 bad "unknown key" "modle.d_model|unknown" $CFG modle.d_model=3
+mkdir -p mdir/model_final.h5
+bad "a directory where the final model goes: refused before training" "mdir/model_final.h5 is not a regular file" \
+  $CFG run.dir=mdir
 bad "a model within the limits that does not fit in memory" "memory plan needs [0-9.]* GiB per rank, more than this node" \
   $CFG model.d_model=65536 model.v_dim=65536
 

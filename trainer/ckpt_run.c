@@ -158,6 +158,14 @@ int64_t trainer_resume(lv_trainer *t) {
   char err[LV_PATH_MAX + 256];
   if (lv_ckpt_check_targets(t->cfg.run.dir, step, t->cfg.train.steps, err, sizeof err)) /* fail now, not then */
     DIE_INPUT_ALL("run.dir: %s", err);
+  const char *models[2] = {"model_final.h5", step == 0 && t->cfg.checkpoint.save_initial ? "model_step0.h5" : NULL};
+  for (int i = 0; i < 2 && models[i]; i++) { /* the model files this run will write, likewise */
+    char path[LV_PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", t->cfg.run.dir, models[i]);
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+      DIE_INPUT_ALL("run.dir: %s is not a regular file, and this run will write its model there: move it away", path);
+  }
   return step;
 }
 
