@@ -41,7 +41,8 @@ live() {
   for i in $(seq 1 300); do grep -q '^step' "$name.log" 2>/dev/null && break; sleep 0.1; done
   : > "$name.tasks"; : > "$name.comm"
   for p in $(rank_lines "$name.log" | awk '{ print $3 }'); do
-    awk '/^Threads:/ { print $2 }' "/proc/$p/status" >> "$name.tasks" 2>/dev/null
+    # every thread but rank 0's run-lock heartbeat (trainer/runlock.c names it lv-runlock)
+    cat /proc/$p/task/*/comm 2>/dev/null | grep -cvx lv-runlock >> "$name.tasks"
     cat "/proc/$p/comm" >> "$name.comm" 2>/dev/null
   done
   kill -USR1 "$mp" 2>/dev/null

@@ -121,6 +121,7 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   const cpu_set_t *cpus = placement_cpus();
   if (cpus && pthread_attr_setaffinity_np(&attr, sizeof *cpus, cpus) != 0) DIE("cannot set the communication thread's CPUs");
   if (pthread_create(&r->thread, &attr, comm_main, r) != 0) DIE("cannot start the communication thread");
+  pthread_setname_np(r->thread, "lv-comm"); /* named: tests and top -H tell it from OpenMP's threads */
   pthread_attr_destroy(&attr);
   return r;
 }

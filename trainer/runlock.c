@@ -369,6 +369,7 @@ static void start_heartbeat(double stale_s) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int e = pthread_create(&g.thread, NULL, heartbeat_thread, NULL);
+  if (e == 0) pthread_setname_np(g.thread, "lv-runlock"); /* named: tests and ps tell it from OpenMP's */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e) DIE("run.dir: cannot start the lock's heartbeat thread: %s", strerror(e));
   g.thread_started = 1;
