@@ -33,6 +33,7 @@ typedef struct {
   int zero;                /* dist.zero when written */
   int64_t restart_count;   /* how many times the run was resumed */
   const char *config_yaml; /* effective config (write: taken from rank 0, NULL = ""); malloc'd on read, caller frees */
+  char data_identity[256]; /* the training split's identity (lv_dataset_identity); "" = not recorded (older files) */
 } lv_ckpt_meta;
 
 /* Local. zlib level (1-9) for the checkpoints written from now on, 0 = off (the default: see

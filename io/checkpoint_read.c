@@ -69,6 +69,9 @@ int lv_ckpt_check_attrs(hid_t file, const char *path, lv_ckpt_meta *meta, int *d
   }
   meta->world_size = (int)world;
   meta->zero = (int)zero;
+  meta->data_identity[0] = 0; /* optional: checkpoints before it have none */
+  if (lv_h5_attr_str_quiet(file, "data_identity", meta->data_identity, sizeof meta->data_identity) <= 0)
+    meta->data_identity[0] = 0;
   *digests = lv_digest_declared(file, path, err, cap);
   return *digests < 0;
 }

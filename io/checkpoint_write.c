@@ -196,6 +196,7 @@ static void write_attrs(hid_t file, const lv_ckpt_meta *meta) {
   lv_attr_write_i64(file, "world_size", dist_size()); /* the truth, whatever meta says */
   lv_attr_write_i64(file, "zero", meta->zero);
   lv_attr_write_i64(file, "restart_count", meta->restart_count);
+  if (meta->data_identity[0]) lv_h5_attr_fixed_str(file, "data_identity", meta->data_identity);
   lv_h5_attr_fixed_str(file, "build", LONGVQ_VERSION " (git " LONGVQ_GIT ")");
   lv_h5_attr_fixed_str(file, "created", created);
   lv_digest_declare(file);

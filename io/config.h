@@ -63,6 +63,7 @@ typedef struct lv_config {
     int64_t seq_len;              /* 0 = dataset max length rounded up to chunk_size */
     bool truncate;
     bool verify;                  /* check the datasets' digests at run start */
+    bool allow_change;            /* resume although the training data differs from the checkpoint's */
     char split_train[LV_CONFIG_NAME_MAX], split_val[LV_CONFIG_NAME_MAX], split_test[LV_CONFIG_NAME_MAX];
     int64_t cache_mb;
   } data;

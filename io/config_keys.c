@@ -74,6 +74,7 @@ static const lv_key keys[] = {
     STR(data, split_val, "val", "split name read from data.val"),
     STR(data, split_test, "test", "split name read from data.test"),
     BOOL(data, verify, "true", 0, "check the datasets' digests at run start (reads them once); false for huge sets"),
+    BOOL(data, allow_change, "false", 0, "resume although the training data differs from the checkpoint's (sizes, digests)"),
     INT(data, cache_mb, "64", 0, 1 << 20, 0, "HDF5 chunk cache per rank, MiB"),
 
     INT(train, batch_size, "32", 1, LV_MAX_BATCH, 0, "global batch (sequences per step over all ranks)"),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/dataset_internal.h"
+#include "io/digest.h"
 
 /* ---- paths ------------------------------------------------------------------------------------ */
 
@@ -529,4 +530,20 @@ void lv_dataset_close(lv_dataset *ds) {
   free(ds->labels);
   free(ds->shards);
   free(ds);
+}
+
+void lv_dataset_identity(const lv_dataset *ds, char *out, size_t cap) {
+  uint32_t crc = 0;
+  int any = 0;
+  for (int k = 0; k < ds->n_shards; k++)
+    for (int a = 0; a < LV_N_ARRAYS; a++)
+      if (ds->shards[k].digest[a] >= 0) {
+        uint32_t d = (uint32_t)ds->shards[k].digest[a];
+        crc = lv_crc32(crc, &d, sizeof d);
+        any = 1;
+      }
+  char digest[16] = "none";
+  if (any) snprintf(digest, sizeof digest, "%08x", crc);
+  snprintf(out, cap, "%lld samples, %lld tokens, vocab %lld, %lld classes, digest %s", (long long)ds->n_samples,
+           (long long)ds->n_tokens, (long long)ds->vocab_size, (long long)ds->n_classes, digest);
 }

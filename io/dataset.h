@@ -93,6 +93,9 @@ const char *const *lv_dataset_class_names(const lv_dataset *ds);
 /* format_version of the files (1 or 2), and whether they carry digests (version >= 2). */
 int lv_dataset_format_version(const lv_dataset *ds);
 int lv_dataset_has_digests(const lv_dataset *ds);
+/* What makes the split's content: its sizes and a crc32 over the digests stored at conversion
+ * ("none" for version-1 files), not its path: "N samples, T tokens, vocab V, K classes, digest D". */
+void lv_dataset_identity(const lv_dataset *ds, char *out, size_t cap);
 
 /* ---- verification (io/dataset_verify.c) ----------------------------------------------------- */
 

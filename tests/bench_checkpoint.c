@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
   double all[4][64], mb = 0;
   if (reps < 1 || reps > 64) DIE_INPUT("bench_checkpoint: --reps must be in [1, 64]");
   for (int64_t r = 0; r < reps; r++) {
-    lv_ckpt_meta meta = {1, 8, 1, W, (int)zero, 0, "bench: true\n"};
+    lv_ckpt_meta meta = {1, 8, 1, W, (int)zero, 0, "bench: true\n", ""};
     if (dist_is_root()) unlink(path), unlink(pplain), sync(); /* start clean: no writeback of earlier files */
     dist_barrier();
     double t0 = lv_now_s();

@@ -115,5 +115,21 @@ $MPI -np 2 "$LONGVQ" train $CFG run.dir=below train.steps=6 --resume auto > belo
 check "(b) train.steps below the checkpoint's step refused" '[ $rc -eq 2 ] && grep -q "train.steps: 6 is below the step 12 of" below.err'
 check "(b) ... the checkpoint untouched, no final model" '[ "$(md5sum < below/ckpt_00000012.h5)" = "$sum_before" ] && [ ! -e below/model_final.h5 ]'
 
+# (c) The checkpoint records what it trained on (sizes and the dataset's digests, not the path): a
+#    dataset swapped under the same path is refused at resume unless data.allow_change says so.
+mkdir -p swap && cp ref/ckpt_00000012.h5 swap/
+"$LONGVQ" data listops --out other.h5 --train 96 --val 16 --test 16 --min-len 20 --max-len 60 --max-depth 3 \
+  --seed 8 > /dev/null 2>&1
+cp lo.h5 lo_copy.h5; cp other.h5 lo.h5 # the same path, other content
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=swap --resume auto > swap.log 2> swap.err; rc=$?
+check "(c) a dataset swapped under the same path: refused, naming both" \
+  '[ $rc -eq 2 ] && grep -q "data.train: lo.h5 is not the data .*ckpt_00000012.h5 was trained on (then: .*; now: .*): set data.allow_change=true" swap.err'
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=swap --resume auto data.allow_change=true > swap2.log 2> swap2.err; rc=$?
+check "(c) ... accepted with data.allow_change=true, with a warning" '[ $rc -eq 0 ] && grep -q "differs from the data" swap2.err'
+cp lo_copy.h5 lo.h5
+mkdir -p moved && cp ref/ckpt_00000012.h5 moved/
+$MPI -np 2 "$LONGVQ" train $CFG run.dir=moved --resume auto data.train=lo_copy.h5 data.val=lo_copy.h5 > moved.log 2>&1
+check "(c) the same data under another path resumes" '[ $? -eq 0 ] && same_model ref/model_final.h5 moved/model_final.h5'
+
 echo "ckpt_resume: $fail failed"
 exit $fail

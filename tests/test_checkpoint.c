@@ -155,7 +155,7 @@ int64_t ck_verify(const ck_model *c, int64_t step) {
 
 void ck_write(ck_model *c, const char *path, int64_t step, int zero) {
   ck_fill(c, step);
-  lv_ckpt_meta meta = {step, 1000 * step + 7, 4242, dist_size(), zero, step / 10, CK_YAML};
+  lv_ckpt_meta meta = {step, 1000 * step + 7, 4242, dist_size(), zero, step / 10, CK_YAML, ""};
   lv_ckpt_write(path, &c->lay, c->params, c->state, c->m, c->v, c->ranges, c->off, c->n, &meta);
 }
 

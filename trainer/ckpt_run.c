@@ -143,6 +143,16 @@ static int64_t resume_point(lv_trainer *t) {
     DIE_INPUT_ALL("train.steps: %lld is below the step %lld of %s: nothing to train, and checkpoints would be "
                   "mislabelled (raise train.steps, or evaluate that checkpoint's model)", (long long)t->cfg.train.steps,
                   (long long)meta.step, path);
+  /* The data must be the data the checkpoint trained on (its path may differ: sizes and digests). */
+  char now[sizeof meta.data_identity];
+  lv_dataset_identity(t->train.ds, now, sizeof now);
+  if (meta.data_identity[0] && strcmp(meta.data_identity, now)) {
+    if (!t->cfg.data.allow_change)
+      DIE_INPUT_ALL("data.train: %s is not the data %s was trained on (then: %s; now: %s): set data.allow_change=true "
+                    "if the change is intended", t->cfg.data.train, path, meta.data_identity, now);
+    log_warn("data.train: %s differs from the data %s was trained on (then: %s; now: %s): continuing "
+             "(data.allow_change)", t->cfg.data.train, path, meta.data_identity, now);
+  }
   t->order.samples_seen = meta.samples_seen;
   t->restart_count = meta.restart_count + 1;
   lv_model_set_codebooks(t->model, t->state);
@@ -173,7 +183,8 @@ void trainer_checkpoint(lv_trainer *t, int64_t step) {
   char path[LV_PATH_MAX];
   lv_ckpt_path(path, sizeof path, t->cfg.run.dir, step);
   lv_ckpt_meta meta = {step, t->order.samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
-                       t->restart_count, t->config_yaml};
+                       t->restart_count, t->config_yaml, ""};
+  lv_dataset_identity(t->train.ds, meta.data_identity, sizeof meta.data_identity);
   double t0 = lv_now_s();
   lv_ckpt_write(path, &t->lay, t->params, t->state, t->opt.m, t->opt.v, t->opt.shard, t->opt.shard_off, t->opt.n_shard, &meta);
   if (dist_is_root()) lv_ckpt_rotate(t->cfg.run.dir, t->cfg.checkpoint.keep, t->cfg.checkpoint.keep_every);
