@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "io/dataset.h"
+#include "io/digest.h" /* LV_DIGEST_ATTR, lv_crc32 */
 #include "layers/params.h" /* LV_MAX_VOCAB, LV_MAX_CLASSES */
 #include "trainer/base/check.h"
 
@@ -65,7 +66,6 @@ hid_t lv_small_int_type(int64_t n);
 /* The arrays of a split and their digests (format version 2: attribute `crc32` on each). */
 enum { LV_ARR_TOKENS, LV_ARR_OFFSETS, LV_ARR_LABELS, LV_ARR_EVAL_MASK, LV_N_ARRAYS };
 extern const char *const lv_array_names[LV_N_ARRAYS];
-#define LV_DIGEST_ATTR "crc32"
 
 typedef struct {
   char *path;

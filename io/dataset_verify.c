@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "io/dataset_internal.h"
+#include "io/digest.h"
 #include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/log.h"
@@ -91,7 +91,7 @@ static int crc_range(verifier *v, const item *it, int64_t lo, int64_t hi, uint32
   hsize_t cap = BLOCK;
   if (fspace < 0) return fail(v, it, "cannot read its shape");
   CHECK_H5(mspace = H5Screate_simple(1, &cap, NULL));
-  uLong c = *crc;
+  uint32_t c = *crc;
   int rc = 0;
   for (int64_t off = lo; off < hi && !rc; off += BLOCK) {
     hsize_t start = (hsize_t)off, cnt = (hsize_t)(hi - off < BLOCK ? hi - off : BLOCK), zero = 0;
@@ -104,12 +104,12 @@ static int crc_range(verifier *v, const item *it, int64_t lo, int64_t hi, uint32
       rc = fail(v, it, what);
       break;
     }
-    c = crc32(c, v->buf, (uInt)(cnt * it->width));
+    c = lv_crc32(c, v->buf, cnt * it->width);
     *bytes += (int64_t)(cnt * it->width);
   }
   CHECK_H5(H5Sclose(mspace));
   CHECK_H5(H5Sclose(fspace));
-  *crc = (uint32_t)c;
+  *crc = c;
   return rc;
 }
 
@@ -165,27 +165,29 @@ void lv_dataset_verify_all(lv_dataset *ds, const char *key, int verify) {
     bad = crc_range(&v, &v.it[i], lo, hi, &mine[i], &bytes);
   }
   CHECK_INPUT_ALL(bad, "%s: %s", key, err); /* a damaged chunk may be in one rank's piece only */
-  /* Every rank gets every piece: rank p's CRC of array i at [i * W + p]. */
-  int64_t *all = calloc((size_t)v.n * (size_t)W + 1, sizeof *all);
-  CHECK_ALLOC(all);
-  for (int i = 0; i < v.n; i++) all[(size_t)i * (size_t)W + (size_t)r] = mine[i];
-  dist_sum_i64(all, (size_t)v.n * (size_t)W);
-  int64_t total = 0;
-  for (int i = 0; i < v.n && !bad; i++) {
-    uLong crc = 0;
-    for (int p = 0; p < W; p++) {
-      int64_t lo, hi;
-      piece(v.it[i].n, p, W, &lo, &hi);
-      z_off_t len = (z_off_t)((hi - lo) * (int64_t)v.it[i].width);
-      crc = crc32_combine(crc, (uLong)all[(size_t)i * (size_t)W + (size_t)p], len);
-    }
-    total += v.it[i].n * (int64_t)v.it[i].width;
-    if ((uint32_t)crc != (uint32_t)v.it[i].s->digest[v.it[i].arr]) bad = mismatch(&v, &v.it[i], (uint32_t)crc);
+  /* This rank's piece of every array, joined over the ranks in offset order (io/digest.h). */
+  lv_digest_piece *pieces = calloc((size_t)v.n + 1, sizeof *pieces);
+  int64_t *len = calloc((size_t)v.n + 1, sizeof *len), total = 0;
+  uint32_t *crc = calloc((size_t)v.n + 1, sizeof *crc);
+  CHECK_ALLOC(pieces);
+  CHECK_ALLOC(len);
+  CHECK_ALLOC(crc);
+  for (int i = 0; i < v.n; i++) {
+    int64_t lo, hi, w = (int64_t)v.it[i].width;
+    piece(v.it[i].n, r, W, &lo, &hi);
+    pieces[i] = (lv_digest_piece){i, lo * w, (hi - lo) * w, mine[i], 0};
+    len[i] = v.it[i].n * w;
+    total += len[i];
   }
+  if (lv_digest_combine(pieces, v.n, len, v.n, crc) >= 0) DIE("dataset verification: pieces do not cover the arrays");
+  for (int i = 0; i < v.n && !bad; i++)
+    if (crc[i] != (uint32_t)v.it[i].s->digest[v.it[i].arr]) bad = mismatch(&v, &v.it[i], crc[i]);
   int n_arrays = v.n;
   close_items(&v);
   free(mine);
-  free(all);
+  free(pieces);
+  free(len);
+  free(crc);
   if (bad) DIE_INPUT_ALL("%s: %s", key, err); /* every rank combined the same pieces */
   double dt = lv_now_s() - t0;
   dist_max_f64(&dt, 1);

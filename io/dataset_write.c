@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "io/config.h" /* LV_PATH_MAX */
 #include "io/dataset_internal.h"
+#include "io/digest.h"
 #include "trainer/base/log.h"
 
 static size_t dtype_size(lv_dtype t) { return t == LV_DTYPE_U8 ? 1 : t == LV_DTYPE_U16 ? 2 : 4; }
@@ -78,15 +78,15 @@ static uint32_t digest(hid_t file_type, hid_t mem_type, int64_t n, const void *d
   size_t ms = H5Tget_size(mem_type), fs = H5Tget_size(file_type);
   uint8_t *buf = malloc((size_t)LV_DS_CHUNK * (ms > fs ? ms : fs));
   CHECK_ALLOC(buf);
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (int64_t off = 0; off < n; off += LV_DS_CHUNK) {
     size_t cnt = (size_t)(n - off < LV_DS_CHUNK ? n - off : LV_DS_CHUNK);
     memcpy(buf, (const char *)data + (size_t)off * ms, cnt * ms);
     CHECK_H5(H5Tconvert(mem_type, file_type, cnt, buf, NULL, H5P_DEFAULT));
-    crc = crc32(crc, buf, (uInt)(cnt * fs));
+    crc = lv_crc32(crc, buf, cnt * fs);
   }
   free(buf);
-  return (uint32_t)crc;
+  return crc;
 }
 
 /* One 1-D dataset of n >= 1 elements, chunked and filtered, with its digest. */

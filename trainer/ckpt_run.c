@@ -49,11 +49,17 @@ static void check_compatible(lv_trainer *t, const char *path, const char *yaml) 
   }
 }
 
+/* The metrics file is read back or rewritten only if it is a regular file: log.metrics may be a FIFO
+ * or a device (appended to, never read: a read could block or never end). */
+static int metrics_is_file(const lv_trainer *t) {
+  struct stat st;
+  return stat(t->log.path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Rank 0: drop the metric lines of steps after `step` (work lost since that checkpoint, redone now),
  * so the file reads as one run. Rewritten through a temporary file and a rename. */
 static void trim_metrics(lv_trainer *t, int64_t step) {
-  struct stat st; /* a FIFO or a device given as log.metrics is appended to, never rewritten */
-  if (!dist_is_root() || !t->log.metrics || stat(t->log.path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (!dist_is_root() || !t->log.metrics || !metrics_is_file(t)) return;
   fclose(t->log.metrics);
   char tmp[sizeof t->log.path + 8];
   snprintf(tmp, sizeof tmp, "%s.tmp", t->log.path);
@@ -73,8 +79,7 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
 
 /* Rank 0: the training lines (with a "step") already in the metrics file; 0 on other ranks. */
 static int64_t metric_lines(const lv_trainer *t) {
-  struct stat st; /* only a regular file is read: log.metrics may be a FIFO or a device */
-  if (!dist_is_root() || stat(t->log.path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  if (!dist_is_root() || !metrics_is_file(t)) return 0;
   FILE *f = fopen(t->log.path, "r");
   if (!f) return 0;
   char line[8192];
