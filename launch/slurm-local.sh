@@ -17,7 +17,8 @@
 # The node is this host (`hostname -s`, address 127.0.0.1) with the CPUs and memory slurmd detects,
 # one partition `debug` (default), ProctrackType=proctrack/linuxproc, TaskPlugin=task/none,
 # SelectType=select/cons_tres (CR_Core), MpiDefault=none (LongVQ jobs say `srun --mpi=pmix`),
-# JobRequeue=1, SlurmUser=root. No accounting database: finished jobs stay visible to
+# JobRequeue=1, SlurmUser=root, KillWait=30 (Slurm's default: the seconds the ranks get between TERM and
+# KILL to finish a step and write their stop checkpoint; docs/slurm.md "Stop signals"). No accounting database: finished jobs stay visible to
 # `scontrol show job` for MinJobAge (10 min) and every ending (also each requeue) is appended to
 # DIR/log/jobcomp.log.
 #

@@ -15,6 +15,7 @@ source "$(dirname "$0")/slurm_lib.sh"
 
 SLOW=2
 export LONGVQ_TEST_CKPT_WRITE_S=0 # set per run below; srun and sbatch pass the environment on
+export OMP_NUM_THREADS=1          # one thread per rank: the 2 ranks fill the 2 cores
 CFG="$TINY $MID train.steps=40 train.eval_every=0 checkpoint.every=0 log.every=1 log.progress=off dist.check_every=1"
 SRUN=(srun --mpi=pmix -n 2)
 now() { date +%s.%N; }
@@ -51,7 +52,7 @@ check "reference run under srun ($(elapsed) s)" '[ $? -eq 0 ] && [ -f ref/model_
 # start_srun NAME [launch/run.sh]: an srun job in the background, run.dir NAME, until step 5.
 start_srun() {
   # shellcheck disable=SC2086
-  LONGVQ_TEST_CKPT_WRITE_S=$SLOW $2 "${SRUN[@]}" -J "lvsig-$1" "$LONGVQ" train $CFG run.dir="$WORK/$1" > "$1.log" 2>&1 &
+  LONGVQ_TEST_CKPT_WRITE_S=$SLOW ${2:-} "${SRUN[@]}" -J "lvsig-$1" "$LONGVQ" train $CFG run.dir="$WORK/$1" > "$1.log" 2>&1 &
   PID=$!
   wait_for "grep -q '\"step\": 5,' $1/metrics.jsonl 2>/dev/null" 120 || echo "     $1: step 5 not reached"
   JOB=$(squeue -h -n "lvsig-$1" -o %i | head -n 1)
