@@ -2,6 +2,7 @@
  * Two passes over the tensors: first each rank hashes the pieces it will write and the ranks combine
  * them into every dataset's crc32 (io/digest.h); then every dataset is created with its digest
  * attribute and written. */
+#include <errno.h>
 #include <libgen.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -31,6 +32,19 @@ typedef struct {
 
 static int g_deflate = 0;
 void lv_ckpt_set_deflate(int level) { g_deflate = level < 0 ? 0 : level > 9 ? 9 : level; }
+
+/* Testing only: LONGVQ_TEST_CKPT_WRITE_S=SECONDS makes every checkpoint write last that much longer,
+ * spread as sleeps after each dataset (the .tmp file open and half written, as on a slow file
+ * system), so that the stop-signal tests (tests/signal_stop.sh, tests/slurm_signals.sh) can check that
+ * a launcher leaves the ranks time to finish a write of seconds. Unset or 0: no delay. */
+static void test_write_delay(int n_datasets) {
+  const char *v = getenv("LONGVQ_TEST_CKPT_WRITE_S");
+  double s = v ? atof(v) : 0.0;
+  if (!(s > 0.0) || n_datasets <= 0) return;
+  double each = s / n_datasets;
+  struct timespec ts = {(time_t)each, (long)((each - (double)(time_t)each) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {} /* a signal (the stop request) must not shorten it */
+}
 
 /* Replicated data: chunk c of this tensor goes to the rank whose share of the whole stream of
  * replicated floats holds the chunk's first float (contiguous, balanced shares). */
@@ -276,7 +290,10 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
       jobs[n++] = (wjob){k ? "/optimizer/exp_avg_sq" : "/optimizer/exp_avg", &lay->params[i], k ? v : m, ranges,
                          range_off, n_ranges, replicated};
   uint32_t *digest = job_digests(&w, jobs, n_jobs, path);
-  for (int j = 0; j < n_jobs; j++) write_tensor(&w, &jobs[j], digest[j]);
+  for (int j = 0; j < n_jobs; j++) {
+    write_tensor(&w, &jobs[j], digest[j]);
+    test_write_delay(n_jobs);
+  }
   free(digest);
   free(jobs);
 

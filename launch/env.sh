@@ -9,3 +9,10 @@ export OMPI_MCA_coll_tuned_allreduce_algorithm=${OMPI_MCA_coll_tuned_allreduce_a
 # Ranks and the communication thread share cores here: waiting MPI calls yield the core instead of
 # spinning (measured: more of the reduction hidden behind backward on this 2-core machine).
 export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
+# Seconds between mpirun's SIGTERM to the ranks and its SIGKILL, when mpirun ends a job itself (a rank
+# died or called MPI_Abort, or mpirun got TERM/INT/HUP). Kept at Open MPI's 1 s on purpose: each such
+# ending takes about twice this (measured: 2.4 s at 1, 10.4 s at 5, 20.3 s at 10; tests/
+# bench_mpirun_term.sh), and a longer grace would not make a TERM to mpirun a clean stop (mpirun then
+# exits 1 whatever the ranks do). Stop a run with launch/run.sh instead (docs/distributed.md
+# "Stopping a run").
+export OMPI_MCA_odls_base_sigkill_timeout=${OMPI_MCA_odls_base_sigkill_timeout:-1}

@@ -17,9 +17,10 @@
 # The node is this host (`hostname -s`, address 127.0.0.1) with the CPUs and memory slurmd detects,
 # one partition `debug` (default), ProctrackType=proctrack/linuxproc, TaskPlugin=task/none,
 # SelectType=select/cons_tres (CR_Core), MpiDefault=none (LongVQ jobs say `srun --mpi=pmix`),
-# JobRequeue=1, SlurmUser=root. No accounting database: finished jobs stay visible to
-# `scontrol show job` for MinJobAge (10 min) and every ending (also each requeue) is appended to
-# DIR/log/jobcomp.log.
+# JobRequeue=1, SlurmUser=root, KillWait=30 (Slurm's default: the seconds the ranks get between TERM
+# and KILL to finish a step and write their stop checkpoint; docs/slurm.md "Stop signals"). No
+# accounting database: finished jobs stay visible to `scontrol show job` for MinJobAge (10 min) and
+# every ending (also each requeue) is appended to DIR/log/jobcomp.log.
 #
 # Exit codes: 0 ok; 1 failure (the reason and the daemon logs' tail are printed);
 # 77 Slurm cannot run here at all (not root: munged/slurmd need root, and nothing can be installed).

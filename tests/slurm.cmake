@@ -7,8 +7,11 @@
 #   slurm_sweep    submit.sh --sweep -> job array, one run dir per task; one array task requeued
 #   slurm_crash    a rank killed (SIGKILL, SIGSEGV) -> FAILED within 60 s, not requeued
 #   slurm_badinput bad config / missing data / no binary -> FAILED fast with the reason, exit 2 / 1
+#   slurm_signals  TERM with a checkpoint of seconds: scancel of an srun job, TERM to launch/run.sh
+#                  srun, scancel of an sbatch job -> exit 3, complete checkpoint, bitwise resume;
+#                  TERM to plain srun -> tasks killed (exit 137)
 # Serial: every job takes both cores of this machine, and the timing checks must not compete.
-foreach(t slurm_requeue slurm_sweep slurm_crash slurm_badinput)
+foreach(t slurm_requeue slurm_sweep slurm_crash slurm_badinput slurm_signals)
   lv_script_test(${t} ${t}.sh slurm)
   set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE SKIP_RETURN_CODE 77 TIMEOUT 900)
 endforeach()

@@ -8,6 +8,13 @@
 static volatile sig_atomic_t g_signal = 0;
 
 static void on_signal(int sig) {
+  if (sig == SIGINT && g_signal) { /* the second Ctrl-C: the default action, now (async-signal-safe) */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGINT, &dfl, NULL);
+    raise(SIGINT); /* delivered when this handler returns (SIGINT is blocked while it runs) */
+    return;
+  }
   if (!g_signal) g_signal = sig;
 }
 
