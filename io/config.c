@@ -106,12 +106,14 @@ static void report(loader *L, yaml_mark_t at, const char *key, const char *fmt, 
   L->errors++;
   if (!L->err) return;
   char msg[1024];
+  int n = snprintf(msg, sizeof msg, "%s%s", key ? key : "", key ? ": " : "");
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof msg) vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
-  fprintf(L->err, "%s:%zu:%zu: %s%s%s\n", L->source, at.line + 1, at.column + 1, key ? key : "",
-          key ? ": " : "", msg);
+  for (char *c = msg; *c; c++)
+    if ((unsigned char)*c < 0x20) *c = ' '; /* a key like "a\nb" must not break the line */
+  fprintf(L->err, "%s:%zu:%zu: %s\n", L->source, at.line + 1, at.column + 1, msg);
 }
 
 /* The line and column (0-based, in bytes) of a byte offset into the input. */

@@ -7,3 +7,9 @@ lv_script_test(config_keys_read config_keys_read.sh unit)
 # Input limits (docs/config.md "Input limits"): size, nesting depth, override length, alias bombs,
 # the largest printable config under the limit; issue 13's nested inputs refused (times printed).
 lv_unit_test(test_config_limits)
+# Bounded fuzz of the loader (tests/config_fuzz.c): 1500 mutated configs/*.yaml with random
+# overrides through lv_config_build in forked children with a 10 s limit each; exit 0 or 2 with
+# every message in a form of io/config.h (file:line:col, the override, or a key), never a signal
+# or a hang. LONGVQ_FUZZ_TRIALS and LONGVQ_FUZZ_SEED change the run.
+lv_unit_test(config_fuzz)
+target_compile_definitions(config_fuzz PRIVATE LV_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
