@@ -13,3 +13,5 @@ lv_unit_test(test_config_limits)
 # or a hang. LONGVQ_FUZZ_TRIALS and LONGVQ_FUZZ_SEED change the run.
 lv_unit_test(config_fuzz)
 target_compile_definitions(config_fuzz PRIVATE LV_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+# The same limits through `longvq train` (exit 2, one message naming the place and the limit).
+lv_script_test(config_limits_cli config_limits_cli.sh)
