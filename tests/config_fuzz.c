@@ -19,7 +19,7 @@
  *     else failed) with a key of the table.
  * A failing case is kept as fail_<n>.yaml (+ its overrides in fail_<n>.txt) in the work directory,
  * which is printed. LONGVQ_FUZZ_TRIALS (default 1500) and LONGVQ_FUZZ_SEED (default 1) change the
- * run; argument 1 is the configs directory (default LV_SOURCE_DIR/configs). */
+ * run, LONGVQ_FUZZ_VERBOSE prints every case; argument 1 is the configs directory (default LV_SOURCE_DIR/configs). */
 #include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
@@ -102,13 +102,19 @@ static const char *mutate(buf *b) {
   size_t at = spot(b);
   switch (R(12)) {
   case 0:
-    if (b->len) b->p[R(b->len)] ^= (char)(1u << R(8));
+    if (b->len) {
+      size_t byte = R(b->len);
+      b->p[byte] ^= (char)(1u << R(8));
+    }
     return "bit flip";
   case 1:
     b->len = R(b->len + 1), b->p[b->len] = '\0';
     return "truncation";
   case 2:
-    for (size_t n = 1 + R(8); n > 0; n--) insert(b, spot(b), &syntax_chars[R(sizeof syntax_chars - 1)], 1);
+    for (size_t n = 1 + R(8); n > 0; n--) {
+      size_t where = spot(b); /* one draw per statement: argument order is unspecified */
+      insert(b, where, &syntax_chars[R(sizeof syntax_chars - 1)], 1);
+    }
     return "syntax characters";
   case 3: {
     static const size_t depth[] = {2, 62, 63, 64, 65, 300, 20000, 300000};
@@ -130,7 +136,9 @@ static const char *mutate(buf *b) {
   case 4: {
     static const size_t size[] = {1000, 5000, 70000, 900000};
     static const char *const unit[] = {"a", "\"", "'", "\\", "é", " ", "a b ", "\\x41"};
-    insert_rep(b, at, unit[R(8)], size[R(4)] / (1 + R(3)));
+    const char *u = unit[R(8)];
+    size_t n = size[R(4)];
+    insert_rep(b, at, u, n / (1 + R(3)));
     return "huge scalar";
   }
   case 5:
@@ -348,28 +356,32 @@ static const char *run_case(const char *dir, const buf *text, int n_over, char *
 
 /* ---- the run --------------------------------------------------------------------------------------- */
 
+/* The YAML files of dir in name order (readdir's order depends on the file system). */
 static int load_seeds(const char *dir, buf *seeds) {
-  DIR *d = opendir(dir);
-  int n = 0;
-  for (struct dirent *e; d && n < MAX_SEEDS && (e = readdir(d));) {
-    size_t l = strlen(e->d_name);
-    if (l < 6 || strcmp(e->d_name + l - 5, ".yaml")) continue;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    size_t len;
-    seeds[n].p = slurp(path, &len);
-    seeds[n].len = len;
-    seeds[n].cap = len + 1;
-    n++;
+  struct dirent **list;
+  int n_list = scandir(dir, &list, NULL, alphasort), n = 0;
+  for (int i = 0; i < n_list; i++) {
+    const char *name = list[i]->d_name;
+    size_t l = strlen(name);
+    if (n < MAX_SEEDS && l > 5 && !strcmp(name + l - 5, ".yaml")) {
+      char path[1024];
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      size_t len;
+      seeds[n].p = slurp(path, &len);
+      seeds[n].len = len;
+      seeds[n].cap = len + 1;
+      n++;
+    }
+    free(list[i]);
   }
-  if (d) closedir(d);
+  if (n_list >= 0) free(list);
   return n;
 }
 
 int main(int argc, char **argv) {
   const char *cfg_dir = argc > 1 ? argv[1] : LV_SOURCE_DIR "/configs";
   const char *t = getenv("LONGVQ_FUZZ_TRIALS"), *s = getenv("LONGVQ_FUZZ_SEED");
-  int trials = t ? atoi(t) : 1500;
+  int trials = t ? atoi(t) : 1500, verbose = getenv("LONGVQ_FUZZ_VERBOSE") != NULL;
   uint64_t seed = s ? strtoull(s, NULL, 10) : 1;
   g_rng = rng_make(seed, "config_fuzz", 0, 0);
   buf seeds[MAX_SEEDS];
@@ -396,6 +408,9 @@ int main(int argc, char **argv) {
     slowest = dt > slowest ? dt : slowest;
     if (i < n_seeds && code != 0) bad = bad ? bad : "an unmutated config does not build";
     exit0 += code == 0, exit2 += code == 2;
+    if (verbose)
+      printf("case %d: %zu bytes, %zu mutations (%s ...), %d overrides: exit %d\n", i, b.len, n_mut, what[0], n_over,
+             code);
     if (bad) {
       char keep[600];
       snprintf(keep, sizeof keep, "%s/fail_%d.yaml", dir, i);
@@ -416,6 +431,7 @@ int main(int argc, char **argv) {
   snprintf(tmp, sizeof tmp, "%s/case.yaml", dir), remove(tmp);
   snprintf(tmp, sizeof tmp, "%s/case.err", dir), remove(tmp);
   if (!failed) rmdir(dir);
+  for (int k = 0; k < n_seeds; k++) free(seeds[k].p);
   printf("config_fuzz: %d cases (seed %llu, %d seed configs) in %.1f s, slowest %.3f s: exit 0: %d, exit 2: %d, "
          "failed: %d%s%s\n", trials, (unsigned long long)seed, n_seeds, lv_now_s() - t0, slowest, exit0, exit2,
          failed, failed ? "; failing inputs kept in " : "", failed ? dir : "");
