@@ -3,7 +3,8 @@
  *
  * The YAML loader walks libyaml's event stream rather than building a document, so that it can keep
  * going after a bad key or value and report every problem in the file, in file order, before a
- * syntax error (which libyaml cannot recover from) ends the walk.
+ * syntax error (which libyaml cannot recover from) ends the walk. The input limits (config.h) are
+ * checked before libyaml sees the text (its size) and on every event (the nesting depth).
  */
 #include "io/config.h"
 
@@ -12,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-/* A config file bigger than this is almost certainly the wrong file (a dataset, a checkpoint). */
-#define MAX_FILE_BYTES ((size_t)16 << 20)
 
 /* ---- suggestions for misspelled names ---------------------------------------------------------- */
 
@@ -93,7 +91,8 @@ typedef struct {
   const char *source;   /* file name or "<checkpoint ...>" for messages */
   FILE *err;
   int errors;
-  int syntax_error;     /* libyaml gave up: stop walking */
+  int stopped;          /* a syntax error or a limit: stop walking */
+  int depth;            /* open mappings and lists */
   int *seen_line;       /* per key index (and per section id): line where set, 0 = not yet */
   yaml_parser_t parser;
   const char *text;     /* whole input, to turn a reader error's byte offset into line:col */
@@ -107,36 +106,52 @@ static void report(loader *L, yaml_mark_t at, const char *key, const char *fmt, 
   L->errors++;
   if (!L->err) return;
   char msg[1024];
+  int n = snprintf(msg, sizeof msg, "%s%s", key ? key : "", key ? ": " : "");
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof msg) vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
-  fprintf(L->err, "%s:%zu:%zu: %s%s%s\n", L->source, at.line + 1, at.column + 1, key ? key : "",
-          key ? ": " : "", msg);
+  for (char *c = msg; *c; c++)
+    if ((unsigned char)*c < 0x20) *c = ' '; /* a key like "a\nb" must not break the line */
+  fprintf(L->err, "%s:%zu:%zu: %s\n", L->source, at.line + 1, at.column + 1, msg);
+}
+
+/* The line and column (0-based, in bytes) of a byte offset into the input. */
+static yaml_mark_t mark_at(const loader *L, size_t offset) {
+  yaml_mark_t at = {.index = offset};
+  for (size_t i = 0; i < offset && i < L->len; i++)
+    if (L->text[i] == '\n') at.line++, at.column = 0;
+    else at.column++;
+  return at;
 }
 
 static void report_syntax(loader *L) {
   yaml_parser_t *p = &L->parser;
   yaml_mark_t at = p->problem_mark;
-  if (p->error == YAML_READER_ERROR) { /* only a byte offset: count lines ourselves */
-    at.line = at.column = 0;
-    for (size_t i = 0; i < p->problem_offset && i < L->len; i++)
-      if (L->text[i] == '\n') at.line++, at.column = 0;
-      else at.column++;
-  }
+  if (p->error == YAML_READER_ERROR) at = mark_at(L, p->problem_offset); /* only a byte offset */
   char context[256] = "";
   if (p->context)
     snprintf(context, sizeof context, " (%s at line %zu column %zu)", p->context,
              p->context_mark.line + 1, p->context_mark.column + 1);
   report(L, at, NULL, "YAML syntax error: %s%s", p->problem ? p->problem : "unknown problem", context);
-  L->syntax_error = 1;
+  L->stopped = 1;
 }
 
-/* Next event into *ev (caller deletes it). 0 after a syntax error, which is reported here. */
+/* Next event into *ev (caller deletes it). 0 after a syntax error or beyond the depth limit, which
+ * are reported here. Stopping at the limit also bounds libyaml's work, which grows with the depth. */
 static int next(loader *L, yaml_event_t *ev) {
-  if (L->syntax_error) return 0;
-  if (yaml_parser_parse(&L->parser, ev)) return 1;
-  report_syntax(L);
+  if (L->stopped) return 0;
+  if (!yaml_parser_parse(&L->parser, ev)) {
+    report_syntax(L);
+    return 0;
+  }
+  if (ev->type == YAML_MAPPING_END_EVENT || ev->type == YAML_SEQUENCE_END_EVENT) L->depth--;
+  if (ev->type != YAML_MAPPING_START_EVENT && ev->type != YAML_SEQUENCE_START_EVENT) return 1;
+  if (++L->depth <= LV_CONFIG_MAX_DEPTH) return 1;
+  report(L, ev->start_mark, NULL, "nested more than %d levels deep, the limit (a config needs 2: sections "
+         "and their keys); stopped reading", LV_CONFIG_MAX_DEPTH);
+  yaml_event_delete(ev);
+  L->stopped = 1;
   return 0;
 }
 
@@ -291,6 +306,11 @@ int lv_config_load_string(lv_config *cfg, const char *text, size_t len, const ch
   size_t n;
   lv_config_keys(&n);
   loader L = {.cfg = cfg, .source = source, .err = err, .text = text, .len = len};
+  if (len > LV_CONFIG_MAX_BYTES) { /* refused before parsing: libyaml's time and memory stay bounded */
+    report(&L, mark_at(&L, LV_CONFIG_MAX_BYTES), NULL, "more than %zu bytes (%zu MiB), the limit for a config "
+           "(configs are a few KB; is this the right file?)", LV_CONFIG_MAX_BYTES, LV_CONFIG_MAX_BYTES >> 20);
+    return L.errors;
+  }
   L.seen_line = calloc(2 * n, sizeof *L.seen_line); /* keys, then sections by first-key index */
   if (!L.seen_line || !yaml_parser_initialize(&L.parser)) {
     if (err) fprintf(err, "%s: out of memory\n", source);
@@ -304,7 +324,8 @@ int lv_config_load_string(lv_config *cfg, const char *text, size_t len, const ch
   return L.errors;
 }
 
-/* Whole file into a NUL-terminated buffer; NULL after reporting why not. */
+/* Whole file into a NUL-terminated buffer, but at most LV_CONFIG_MAX_BYTES + 1 bytes (enough for
+ * the loader to see the file is too big); NULL after reporting why not. */
 static char *read_file(const char *path, size_t *len, FILE *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
@@ -313,21 +334,18 @@ static char *read_file(const char *path, size_t *len, FILE *err) {
   }
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap + 1);
-  int too_big = 0;
   while (buf) {
     n += fread(buf + n, 1, cap - n, f);
-    if (n < cap) break; /* end of file or error */
-    if (cap >= MAX_FILE_BYTES) { too_big = 1; break; }
-    char *bigger = realloc(buf, 2 * cap + 1);
+    if (n < cap || cap > LV_CONFIG_MAX_BYTES) break; /* end of file, error, or over the limit */
+    size_t bigger_cap = 2 * cap < LV_CONFIG_MAX_BYTES + 1 ? 2 * cap : LV_CONFIG_MAX_BYTES + 1;
+    char *bigger = realloc(buf, bigger_cap + 1);
     if (!bigger) free(buf);
     buf = bigger;
-    cap *= 2;
+    cap = bigger_cap;
   }
   int failed = ferror(f), saved = errno;
   fclose(f);
-  const char *why = !buf ? "out of memory"
-                    : failed ? strerror(saved)
-                    : too_big ? "larger than 16 MiB, not a config" : NULL;
+  const char *why = !buf ? "out of memory" : failed ? strerror(saved) : NULL;
   if (why) {
     if (err) fprintf(err, "%s: cannot read: %s\n", path, why);
     free(buf);
@@ -351,13 +369,19 @@ int lv_config_load_file(lv_config *cfg, const char *path, FILE *err) {
 
 int lv_config_apply_override(lv_config *cfg, const char *assignment, FILE *err) {
   const char *eq = strchr(assignment, '=');
-  char name[160], problem[512];
+  char name[160], problem[512], sh[120];
   const lv_key *k = NULL;
-  if (!eq || eq == assignment) {
+  size_t len = strnlen(assignment, LV_CONFIG_MAX_OVERRIDE + 1);
+  if (len > LV_CONFIG_MAX_OVERRIDE) {
+    snprintf(problem, sizeof problem, "longer than %d bytes, the limit for an override", LV_CONFIG_MAX_OVERRIDE);
+    name[0] = '\0';
+  } else if (!eq || eq == assignment) {
     snprintf(problem, sizeof problem, "expected section.key=value");
     name[0] = '\0';
   } else {
     snprintf(name, sizeof name, "%.*s", (int)(eq - assignment), assignment);
+    for (char *c = name; *c; c++)
+      if ((unsigned char)*c < 0x20) *c = ' '; /* the message stays one line */
     k = lv_config_find_key(name);
     const char *hint = k ? NULL : suggest_key(name);
     if (!k)
@@ -366,7 +390,8 @@ int lv_config_apply_override(lv_config *cfg, const char *assignment, FILE *err) 
     else if (!lv_config_set_text(cfg, k, eq + 1, problem, sizeof problem))
       return 0;
   }
-  if (err) fprintf(err, "override '%s': %s%s%s\n", assignment, name, name[0] ? ": " : "", problem);
+  if (err) fprintf(err, "override %s: %s%s%s\n", lv_config_shown(assignment, sh, sizeof sh), name, name[0] ? ": " : "",
+                   problem);
   return 1;
 }
 

@@ -37,6 +37,16 @@
 #define LV_MAX_SEQ_LEN ((int64_t)1 << 24) /* data.seq_len */
 #define LV_MAX_BATCH ((int64_t)1 << 24)   /* train.batch_size, train.micro_batch */
 #define LV_MAX_STEPS ((int64_t)1 << 32)   /* train.steps */
+/* Input limits (docs/config.md "Input limits"); beyond one the loader reports the limit with the
+ * place (file:line:col, or the override) and stops. A config is a few KB nested 2 deep (sections,
+ * keys); the largest config the printer can write (every string key full of escaped characters)
+ * is about 120 KB, so checkpoints' stored configs always load back. libyaml's scanner costs
+ * O(depth) per token, so unbounded nesting is quadratic (600 KB of `[`: minutes); the depth is
+ * checked on each event, before the scanner gets far. Overrides are not YAML (no nesting); their
+ * limit is a key name plus the longest value any key accepts. */
+#define LV_CONFIG_MAX_BYTES ((size_t)1 << 20) /* a YAML file or stored config text */
+#define LV_CONFIG_MAX_DEPTH 64                /* nested mappings/lists, the root mapping being 1 */
+#define LV_CONFIG_MAX_OVERRIDE 8192           /* bytes of one key=value */
 
 /* Enum keys: the numeric values are the positions of the names in the key table's choices. */
 typedef enum { LV_SCHEDULE_LINEAR = 0, LV_SCHEDULE_COSINE = 1 } lv_schedule;
@@ -155,6 +165,9 @@ int lv_config_build(lv_config *cfg, const char *path, int n_overrides, char *con
 /* Parse `text` as the value of `key` into cfg, with the type and range checks of the loader.
  * Returns 0, or 1 with the problem (no key name, no location) in problem[0..cap). */
 int lv_config_set_text(lv_config *cfg, const lv_key *key, const char *text, char *problem, size_t cap);
+/* The user's text inside a message: quoted, cut to fit buf (cap >= 8) so that a pasted paragraph
+ * stays on one line, control characters shown as spaces. Returns buf. */
+const char *lv_config_shown(const char *text, char *buf, size_t cap);
 /* The value of `key` in cfg as text (strings unquoted). Returns snprintf's length. */
 int lv_config_format_value(const lv_config *cfg, const lv_key *key, char *buf, size_t cap);
 

@@ -160,8 +160,8 @@ static int in_range(const lv_key *k, double v) {
 
 /* ---- parsing one value ---------------------------------------------------------------------- */
 
-/* The user's text inside a message: quoted, cut short so a pasted paragraph stays one line. */
-static const char *shown(const char *text, char *buf, size_t cap) {
+/* The user's text inside a message (config.h). */
+const char *lv_config_shown(const char *text, char *buf, size_t cap) {
   size_t n = strlen(text);
   if (n + 3 <= cap) snprintf(buf, cap, "'%s'", text);
   else snprintf(buf, cap, "'%.*s...'", (int)(cap - 6), text);
@@ -236,16 +236,16 @@ static int set_number(lv_config *cfg, const lv_key *k, const char *text, char *p
   if (k->type == LV_T_INT) {
     int overflow;
     if (!parse_int(text, &iv, &overflow))
-      return snprintf(problem, cap, "%s is not an integer", shown(text, sh, sizeof sh)), 1;
-    if (overflow) return snprintf(problem, cap, "%s does not fit in 64 bits", shown(text, sh, sizeof sh)), 1;
+      return snprintf(problem, cap, "%s is not an integer", lv_config_shown(text, sh, sizeof sh)), 1;
+    if (overflow) return snprintf(problem, cap, "%s does not fit in 64 bits", lv_config_shown(text, sh, sizeof sh)), 1;
     v = (double)iv; /* exact for every bound in the table */
   } else {
-    if (!parse_double(text, &v)) return snprintf(problem, cap, "%s is not a number", shown(text, sh, sizeof sh)), 1;
-    if (!isfinite(v)) return snprintf(problem, cap, "%s is not a finite number", shown(text, sh, sizeof sh)), 1;
+    if (!parse_double(text, &v)) return snprintf(problem, cap, "%s is not a number", lv_config_shown(text, sh, sizeof sh)), 1;
+    if (!isfinite(v)) return snprintf(problem, cap, "%s is not a finite number", lv_config_shown(text, sh, sizeof sh)), 1;
   }
   if (!in_range(k, v)) {
     range_text(k, rng, sizeof rng);
-    return snprintf(problem, cap, "%s is out of range: must be %s%s", shown(text, sh, sizeof sh),
+    return snprintf(problem, cap, "%s is out of range: must be %s%s", lv_config_shown(text, sh, sizeof sh),
                     isfinite(k->min) && isfinite(k->max) ? "in " : "", rng), 1;
   }
   /* Store only a value that passed every check: a failed override leaves the previous value. */
@@ -261,7 +261,7 @@ static int set_enum(lv_config *cfg, const lv_key *k, const char *text, char *pro
       return 0;
     }
   char sh[80];
-  int n = snprintf(problem, cap, "%s is not one of", shown(text, sh, sizeof sh));
+  int n = snprintf(problem, cap, "%s is not one of", lv_config_shown(text, sh, sizeof sh));
   for (int i = 0; k->choices[i] && n >= 0 && (size_t)n < cap; i++)
     n += snprintf(problem + n, cap - (size_t)n, "%s %s", i ? "," : ":", k->choices[i]);
   return 1;
@@ -285,7 +285,7 @@ int lv_config_set_text(lv_config *cfg, const lv_key *k, const char *text, char *
     return set_number(cfg, k, text, problem, cap);
   case LV_T_BOOL:
     if (parse_bool(text, (bool *)field)) return 0;
-    return snprintf(problem, cap, "%s is not a boolean (true or false)", shown(text, sh, sizeof sh)), 1;
+    return snprintf(problem, cap, "%s is not a boolean (true or false)", lv_config_shown(text, sh, sizeof sh)), 1;
   case LV_T_ENUM:
     return set_enum(cfg, k, text, problem, cap);
   case LV_T_STRING:
