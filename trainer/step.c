@@ -352,7 +352,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
   const char *metric = t->train.lm ? "bpt" : "acc";
   double mval = t->train.lm ? r->task / log(2.0) : r->accuracy;
   int progress = c->log.progress == LV_PROGRESS_ON || (c->log.progress == LV_PROGRESS_AUTO && log_live_terminal());
-  char line[512];
+  char line[512 + sizeof usage]; /* the fixed fields, then the per-layer perplexities */
   snprintf(line, sizeof line,
            "step %6lld/%lld | loss %.4f | %s %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | %.1f GFLOP/s | "
            "comp %.3fs comm %.3fs (exposed %.3fs, %.0f%% hidden) data %.3fs opt %.3fs | slowest %.3fs | "
