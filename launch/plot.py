@@ -184,7 +184,7 @@ def draw(out, runs, title):
     axes[PPL].legend(handles=[Line2D([], [], color="gray", linestyle=styles[k % len(styles)], label=f"layer {k}")
                               for k in range(n_layers)], fontsize=8, loc="lower right")
     ncol = min(len(runs), 4)
-    below = (0.5 + 0.35 * ((len(runs) + ncol - 1) // ncol)) / fig.get_figheight()  # the runs' legend, in inches
+    below = (0.25 + 0.3 * ((len(runs) + ncol - 1) // ncol)) / fig.get_figheight()  # the runs' legend, in inches
     fig.suptitle(title)
     fig.tight_layout(rect=(0, below, 1, 1))
     fig.legend(handles=[Line2D([], [], color=colors[i % len(colors)], linewidth=3, label=r.label)
