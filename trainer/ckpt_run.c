@@ -71,7 +71,8 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
   while (fgets(line, sizeof line, in)) {
     const char *p = strstr(line, "\"step\": ");
     if (p && strtoll(p + 8, NULL, 10) > step) continue;
-    if (line[strlen(line) - 1] != '\n') continue;
+    size_t n = strlen(line); /* 0: a line starting with a NUL byte (a tail a crash zero-filled) */
+    if (n == 0 || line[n - 1] != '\n') continue;
     fputs(line, out);
   }
   fclose(in);
