@@ -13,13 +13,13 @@ Exit codes: 0 written; 1 could not write the report or the plot; 2 bad usage (no
 4 with --strict: written, but some point is not ok.
 """
 import csv
-import json
-import math
 import os
 import re
 import signal
 import statistics
 import sys
+
+import metrics_io  # launch/metrics_io.py, beside this script
 
 FORMAT = "longvq-scaling/1"
 # The csv columns, in order (docs/scaling.md describes each one; keep the two in step).
@@ -64,25 +64,20 @@ def as_int(v):
 
 
 def read_metrics(path):
-    """Training lines of metrics.jsonl by step (a resumed run's later line wins)."""
+    """Training lines of metrics.jsonl by step (a resumed run's later line wins); the reading and
+    its errors are launch/metrics_io.py's."""
     rows = {}
-    with open(path, errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise Bad(f"{path}:{n}: malformed metrics line ({e.msg}, column {e.colno})")
-            if not isinstance(obj, dict):
-                raise Bad(f"{path}:{n}: malformed metrics line (not a JSON object)")
-            if "split" in obj or "tokens_per_s" not in obj:
-                continue  # evaluation lines
+    warn = lambda m: print(f"scaling_report: warning: {m}", file=sys.stderr)
+    try:
+        for n, obj in metrics_io.read_objects(path, warn):
+            if metrics_io.kind(obj) != "train":
+                continue  # evaluation and restart lines
+            where = f"{path}:{n}"
             for k in REQUIRED + [k for k in ("tokens", "ranks", "threads", "peak_rss_mib") if k in obj]:
-                v = obj.get(k)
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise Bad(f"{path}:{n}: field '{k}' is {'missing' if k not in obj else repr(v)}, expected a finite number")
-            rows[int(obj["step"])] = obj
+                metrics_io.number(obj, k, where)
+            rows[metrics_io.step_of(obj, where)] = obj
+    except metrics_io.MetricsError as e:
+        raise Bad(str(e))
     return rows
 
 

@@ -87,6 +87,7 @@ static size_t carve_acts(const lv_dims *d, int64_t B, int64_t L, float *base, lv
   float *cb = carve(&c, (size_t)(d->n_layers * d->S * d->Z));
   double *stat_ns = carve_f64(&c, (size_t)(d->n_layers * d->S));
   double *stat_keys = carve_f64(&c, (size_t)(d->n_layers * d->S * d->Z));
+  double *target_nll = d->decoder ? carve_f64(&c, BT) : NULL;
   if (m) {
     m->x_out = x_out;
     m->xf = xf;
@@ -99,6 +100,7 @@ static size_t carve_acts(const lv_dims *d, int64_t B, int64_t L, float *base, lv
     m->cb = cb;
     m->stat_ns = stat_ns;
     m->stat_keys = stat_keys;
+    m->target_nll = target_nll;
   }
   return c.used;
 }
@@ -321,11 +323,11 @@ void lv_model_forward(lv_model *m, const float *params, const lv_batch *b, const
   if (d->decoder) {
     const float *Emb = params + (d->tie_embeddings ? lay->embed : lay->lm_head);
     lm_head_forward(&m->lm, m->ctx, m->logits, m->xf, Emb);
-    xent_forward(&xs, m->logits, b->targets, m->tmask_f, m->xent_saved, BT, d->V);
+    xent_forward(&xs, m->target_nll, m->logits, b->targets, m->tmask_f, m->xent_saved, BT, d->V);
   } else {
     head_forward(&m->head, m->ctx, m->logits, m->xf, m->mask_f, params + lay->head_dense_w, params + lay->head_dense_b,
                  params + lay->head_out_w, params + lay->head_out_b, m->head_saved);
-    xent_forward(&xs, m->logits, b->labels, NULL, m->xent_saved, m->B, d->K);
+    xent_forward(&xs, NULL, m->logits, b->labels, NULL, m->xent_saved, m->B, d->K);
   }
   st->task_sum = xs.loss_sum;
   st->task_count = (double)xs.count;
@@ -438,6 +440,7 @@ int lv_model_find_nonfinite(const lv_model *m, char *where, size_t cap) {
 const int32_t *lv_model_codes(const lv_model *m, int layer) { return m->la[layer].code; }
 const float *lv_model_keys(const lv_model *m, int layer) { return m->la[layer].k; }
 const float *lv_model_logits(const lv_model *m) { return m->logits; }
+const double *lv_model_target_nll(const lv_model *m) { return m->target_nll; }
 
 /* One forward + backward of a Linear plan (dx and dW). */
 static double linear_step_flops(const linear_plan *p) {

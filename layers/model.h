@@ -97,6 +97,10 @@ void lv_model_backward(lv_model *m, const float *params, float *grads, const lv_
 const int32_t *lv_model_codes(const lv_model *m, int layer);
 const float *lv_model_keys(const lv_model *m, int layer);
 const float *lv_model_logits(const lv_model *m);
+/* After a decoder forward: each target's loss nll (B*L, row-major (B, L): row b*L+p predicts token p+1
+ * of sample b), the very doubles summed into task_sum, 0 where the target does not count; NULL for
+ * an encoder. */
+const double *lv_model_target_nll(const lv_model *m);
 /* After a forward: the first activation (in forward order) holding a NaN or Inf, as "layer i <site>"
  * or "embedding" / "final norm" / "logits" in where[cap]; returns 1 if one was found, else 0. */
 int lv_model_find_nonfinite(const lv_model *m, char *where, size_t cap);

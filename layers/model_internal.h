@@ -65,6 +65,7 @@ struct lv_model {
   float *dx_a, *dx_b;     /* (BT, D) ping-pong gradients of layer inputs */
   float *cb;              /* (n_layers, S, Z) codebooks of this step */
   double *stat_ns, *stat_keys; /* throwaway statistics for evaluation forwards */
+  double *target_nll;     /* decoder: (BT) each target's nll of the last forward (0 if not counted) */
   lv_grad_ready_fn ready_fn;
   void *ready_ctx;
   linear_plan v_proj, mx_proj, h_proj, fc1, fc2;

@@ -14,8 +14,8 @@ static int counted(const int32_t *targets, const float *mask, int64_t r) {
   return (!mask || mask[r] != 0.0f) && targets[r] >= 0;
 }
 
-void xent_forward(xent_stats *stats, const float *logits, const int32_t *targets, const float *mask, float *saved,
-                  int64_t R, int64_t K) {
+void xent_forward(xent_stats *stats, double *nll, const float *logits, const int32_t *targets, const float *mask,
+                  float *saved, int64_t R, int64_t K) {
   for (int64_t r = 0; r < R; r++)
     if (counted(targets, mask, r) && targets[r] >= K)
       DIE("xent_forward: target %d of row %lld is not a class in [0, %lld)", (int)targets[r], (long long)r,
@@ -42,8 +42,11 @@ void xent_forward(xent_stats *stats, const float *logits, const int32_t *targets
       double lg = log((double)s);
       mx[r] = m;
       ls[r] = (float)lg;
+      if (nll) nll[r] = 0;
       if (!counted(targets, mask, r)) continue;
-      loss += (double)m + lg - (double)l[targets[r]];
+      double row = (double)m + lg - (double)l[targets[r]];
+      if (nll) nll[r] = row;
+      loss += row;
       cnt++;
       ok += am == targets[r];
     }

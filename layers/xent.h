@@ -5,7 +5,8 @@
  *   nll_r = logsumexp(logits_r) - logits_r[target_r]
  * and the forward returns partial sums over this call's rows:
  *   loss_sum = sum nll_r,  count = #counted rows,  correct = #counted rows with argmax == target
- * (argmax ties go to the lowest class). The caller normalizes by a GLOBAL count (all ranks and
+ * (argmax ties go to the lowest class), and, if nll != NULL, each row's nll_r (the double summed
+ * into loss_sum; 0 for a row that does not count). The caller normalizes by a GLOBAL count (all ranks and
  * micro-batches) and passes scale = d loss / d loss_sum (= 1 / global_count) to backward:
  *   dlogits_r += scale * (softmax(logits_r) - onehot(target_r))     (counted rows only)
  * Encoder: one row per sample, target = label. Decoder: row t of a sample predicts token t+1, with
@@ -26,8 +27,9 @@ typedef struct {
 
 size_t xent_saved_floats(int64_t R); /* 2 R */
 
-void xent_forward(xent_stats *stats, const float *logits /* (R, K) */, const int32_t *targets /* (R) */,
-                  const float *mask /* (R) or NULL */, float *saved /* (2 R) */, int64_t R, int64_t K);
+void xent_forward(xent_stats *stats, double *nll /* (R) or NULL */, const float *logits /* (R, K) */,
+                  const int32_t *targets /* (R) */, const float *mask /* (R) or NULL */, float *saved /* (2 R) */,
+                  int64_t R, int64_t K);
 void xent_backward(float *dlogits /* (R, K) += */, double scale /* d loss / d loss_sum */,
                    const float *logits /* (R, K) */, const int32_t *targets /* (R) */,
                    const float *mask /* (R) or NULL */, const float *saved /* (2 R) */, int64_t R, int64_t K);

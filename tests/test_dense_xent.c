@@ -1,6 +1,6 @@
 /* Softmax cross-entropy: gradcheck of the double twin (loss = loss_sum / count, masked and ignored
  * rows), float path vs twin (loss sum, counts, accuracy, dlogits), global normalization over split
- * calls, determinism across thread counts, large logits, and the error on a target >= K. */
+ * calls, determinism across thread counts, large logits, per-row nll, and the error on a target >= K. */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -62,7 +62,7 @@ static void compare_xent(int64_t R, int64_t K, double spread, int masked) {
     maskd[r] = mask[r] = (r % 7 == 3) ? 0.0f : 1.0f;
   }
   xent_stats s, sd;
-  xent_forward(&s, l, tg, masked ? mask : NULL, saved, R, K);
+  xent_forward(&s, NULL, l, tg, masked ? mask : NULL, saved, R, K);
   xent_forward_ref(&sd, ld, tg, masked ? maskd : NULL, savedd, R, K);
   printf("xent R %lld K %lld spread %g%s: loss_sum %.9g (ref %.9g), count %lld (%lld), correct %lld (%lld)\n",
          (long long)R, (long long)K, spread, masked ? " masked" : "", s.loss_sum, sd.loss_sum, (long long)s.count,
@@ -94,9 +94,9 @@ static void check_split_and_threads(void) {
   for (int64_t i = 0; i < R * K; i++) l[i] = (float)sin(0.013 * (double)i) * 4.0f;
   for (int64_t r = 0; r < R; r++) tg[r] = (int32_t)(r % K);
   xent_stats all, a, b, one;
-  xent_forward(&all, l, tg, NULL, saved, R, K);
-  xent_forward(&a, l, tg, NULL, s1, h, K);
-  xent_forward(&b, l + h * K, tg + h, NULL, s2, R - h, K);
+  xent_forward(&all, NULL, l, tg, NULL, saved, R, K);
+  xent_forward(&a, NULL, l, tg, NULL, s1, h, K);
+  xent_forward(&b, NULL, l + h * K, tg + h, NULL, s2, R - h, K);
   EXPECT(a.count + b.count == all.count && a.correct + b.correct == all.correct, "split counts do not add up");
   EXPECT_NEAR(a.loss_sum + b.loss_sum, all.loss_sum, 1e-9 * fabs(all.loss_sum), 0);
   double scale = 1.0 / (double)all.count;
@@ -106,7 +106,7 @@ static void check_split_and_threads(void) {
   EXPECT(memcmp(d, ds, 4 * R * K) == 0, "split backward differs from one call");
   int nt = omp_get_max_threads();
   omp_set_num_threads(1);
-  xent_forward(&one, l, tg, NULL, saved, R, K);
+  xent_forward(&one, NULL, l, tg, NULL, saved, R, K);
   omp_set_num_threads(nt);
   EXPECT(one.loss_sum == all.loss_sum && one.count == all.count && one.correct == all.correct,
          "xent_forward sums differ between 1 and %d threads", nt);
@@ -118,12 +118,51 @@ static void check_large_logits(void) {
   float l[6] = {1e4f, -1e4f, 0.0f, -1e4f, 1e4f, 1e4f - 1.0f}, saved[4], d[6] = {0};
   int32_t tg[2] = {0, 2};
   xent_stats s;
-  xent_forward(&s, l, tg, NULL, saved, 2, 3);
+  xent_forward(&s, NULL, l, tg, NULL, saved, 2, 3);
   double want = 0 + (1.0 + log1p(exp(-1.0))); /* row 0: ~0; row 1: lse - l[2] with l[2] = 1e4 - 1 */
   EXPECT(isfinite(s.loss_sum) && fabs(s.loss_sum - want) < 1e-3, "large logits loss %.9g want %.9g", s.loss_sum, want);
   xent_backward(d, 1.0, l, tg, NULL, saved, 2, 3);
   for (int i = 0; i < 6; i++) EXPECT(isfinite(d[i]), "large logits: dlogits[%d] = %g", i, d[i]);
   EXPECT(s.correct == 1, "correct %lld (want 1)", (long long)s.correct);
+}
+
+/* Per-row nll (the position buckets of `longvq eval`): each counted row's value is what a call over
+ * that row alone sums (bitwise: the same code on the same addresses), uncounted rows are 0, and
+ * the rows add up to loss_sum within the rounding of two summation orders of the same doubles
+ * (R * eps * sum |nll|). */
+static void check_row_nll(void) {
+  int64_t R = 3000, K = 40;
+  float *l = malloc(4 * R * K), *mask = malloc(4 * R), *saved = malloc(8 * R), one_saved[2];
+  double *nll = malloc(8 * R);
+  int32_t *tg = malloc(4 * R);
+  for (int64_t i = 0; i < R * K; i++) l[i] = (float)cos(0.017 * (double)i) * 3.0f;
+  for (int64_t r = 0; r < R; r++) {
+    tg[r] = r % 13 == 4 ? -1 : (int32_t)((r * 7) % K);
+    mask[r] = r % 5 == 2 ? 0.0f : 1.0f;
+  }
+  for (int64_t r = 0; r < R; r++) nll[r] = -1; /* every row must be written */
+  xent_stats all, one;
+  xent_forward(&all, nll, l, tg, mask, saved, R, K);
+  double sum = 0, abs_sum = 0;
+  int64_t bad = 0, counted = 0;
+  for (int64_t r = 0; r < R; r++) {
+    int c = mask[r] != 0 && tg[r] >= 0;
+    counted += c;
+    if (!c) {
+      bad += nll[r] != 0;
+      continue;
+    }
+    xent_forward(&one, NULL, l + r * K, tg + r, mask + r, one_saved, 1, K);
+    bad += one.loss_sum != nll[r];
+    sum += nll[r];
+    abs_sum += fabs(nll[r]);
+  }
+  EXPECT(bad == 0, "per-row nll: %lld rows differ from a call over the row alone (or uncounted rows not 0)",
+         (long long)bad);
+  EXPECT(counted == all.count, "counted %lld vs %lld", (long long)counted, (long long)all.count);
+  EXPECT_NEAR(sum, all.loss_sum, (double)R * DBL_EPSILON * abs_sum, 0);
+  printf("xent per-row nll: %lld rows, sum %.17g vs loss_sum %.17g\n", (long long)counted, sum, all.loss_sum);
+  free(l); free(mask); free(saved); free(nll); free(tg);
 }
 
 static void check_bad_target(void) {
@@ -133,7 +172,7 @@ static void check_bad_target(void) {
     float l[4] = {0}, saved[4];
     int32_t tg[2] = {1, 2};
     xent_stats s;
-    xent_forward(&s, l, tg, NULL, saved, 2, 2);
+    xent_forward(&s, NULL, l, tg, NULL, saved, 2, 2);
     _exit(0);
   }
   int st = 0;
@@ -149,5 +188,6 @@ int main(void) {
   compare_xent(64, 10, 20.0, 0);   /* encoder-like, peaky logits */
   check_split_and_threads();
   check_large_logits();
+  check_row_nll();
   return tu_finish("test_dense_xent");
 }

@@ -12,6 +12,7 @@
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/log.h"
+#include "trainer/jsonl.h"
 #include "trainer/train.h"
 
 
@@ -57,7 +58,8 @@ static int metrics_is_file(const lv_trainer *t) {
 }
 
 /* Rank 0: drop the metric lines of steps after `step` (work lost since that checkpoint, redone now),
- * so the file reads as one run. Rewritten through a temporary file and a rename. */
+ * so the file reads as one run, and a last line without its newline (a write cut short by a kill: the
+ * next line would be glued to it). Rewritten through a temporary file and a rename. */
 static void trim_metrics(lv_trainer *t, int64_t step) {
   if (!dist_is_root() || !t->log.metrics || !metrics_is_file(t)) return;
   fclose(t->log.metrics);
@@ -65,10 +67,12 @@ static void trim_metrics(lv_trainer *t, int64_t step) {
   snprintf(tmp, sizeof tmp, "%s.tmp", t->log.path);
   FILE *in = fopen(t->log.path, "r"), *out = fopen(tmp, "w");
   if (!in || !out) DIE("%s: cannot rewrite the metrics file", t->log.path);
-  char line[8192];
+  char line[sizeof ((lv_jsonl *)0)->buf + 2]; /* the longest line the trainer writes, its newline, NUL */
   while (fgets(line, sizeof line, in)) {
     const char *p = strstr(line, "\"step\": ");
     if (p && strtoll(p + 8, NULL, 10) > step) continue;
+    size_t n = strlen(line); /* 0: a line starting with a NUL byte (a tail a crash zero-filled) */
+    if (n == 0 || line[n - 1] != '\n') continue;
     fputs(line, out);
   }
   fclose(in);

@@ -1,4 +1,6 @@
 /* `longvq train CONFIG [key=value ...]` and `longvq eval CONFIG --model FILE.h5 [key=value ...]`. */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "trainer/base/check.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
+#include "trainer/jsonl.h"
 #include "trainer/base/dist.h"
 #include "trainer/placement.h"
 #include "trainer/runlock.h"
@@ -18,6 +21,8 @@ typedef struct {
   lv_cli_config cc; /* CONFIG [key=value ...] */
   const char *model;
   const char *split;
+  const char *buckets; /* eval: --position-buckets LIST, or NULL for the default */
+  const char *json;    /* eval: --json FILE */
   int print_config, help;
 } cli;
 
@@ -35,6 +40,10 @@ static int parse(int argc, char **argv, cli *a, int eval) {
       a->model = argv[++i];
     } else if (eval && !strcmp(s, "--split") && i + 1 < argc) {
       a->split = argv[++i];
+    } else if (eval && !strcmp(s, "--position-buckets") && i + 1 < argc) {
+      a->buckets = argv[++i];
+    } else if (eval && !strcmp(s, "--json") && i + 1 < argc) {
+      a->json = argv[++i];
     } else if (!strcmp(s, "--resume") && i + 1 < argc) {
       static char buf[LV_CONFIG_PATH_MAX + 32];
       snprintf(buf, sizeof buf, "checkpoint.resume=%s", argv[++i]);
@@ -51,13 +60,18 @@ static int parse(int argc, char **argv, cli *a, int eval) {
 
 static void usage(int eval) {
   if (eval)
-    printf("usage: longvq eval CONFIG --model MODEL.h5 [--split val|test|NAME] [key=value ...]\n\n"
+    printf("usage: longvq eval CONFIG --model MODEL.h5 [--split val|test|NAME] [--position-buckets P1,P2,...]\n"
+           "                   [--json FILE] [key=value ...]\n\n"
            "Evaluates a saved model on a split of the dataset named by the config: data.val (default),\n"
            "data.test with --split test, or the split NAME of data.test's file (e.g. test_near of an mqar\n"
            "dataset). Prints the mean loss and accuracy, and bits per token for LM (over the targets the\n"
            "split's eval_mask counts, if it has one). The model is evaluated as it was trained: its\n"
            "non-shape model.* keys (e.g. model.far_attention) come from the model file unless given\n"
-           "as key=value.\n");
+           "as key=value.\n\n"
+           "LM: also bits per token by position of the target in its data.seq_len window, in buckets\n"
+           "starting at 0 and at each boundary of --position-buckets (default: the powers of 4 from 64\n"
+           "below seq_len: 0-63, 64-255, 256-1023, 1024-4095, ...). --json FILE writes the figures (and\n"
+           "the buckets' exact loss sums) as one JSON object.\n");
   else
     printf("usage: longvq train CONFIG [key=value ...] [--print-config]\n\n"
            "Trains the model the config describes (run under mpirun/srun for data parallelism).\n"
@@ -101,6 +115,37 @@ static void adopt_model_keys(lv_config *cfg, const cli *a) {
   }
 }
 
+/* eval: the position buckets (LM splits only), checked against the split's seq_len. Collective. */
+static void eval_buckets(lv_pos_buckets *pb, const cli *a, const lv_trainer *t) {
+  char why[256];
+  if (!a->buckets) {
+    lv_pos_buckets_default(pb, t->L);
+    return;
+  }
+  if (!t->eval.lm)
+    DIE_INPUT_ALL("--position-buckets: only for a language-modelling split (this model classifies sequences)");
+  if (lv_pos_buckets_parse(pb, a->buckets, t->L, why, sizeof why)) DIE_INPUT_ALL("--position-buckets %s", why);
+}
+
+/* eval --json: one object with the figures printed (rank 0). */
+static void write_eval_json(FILE *f, const cli *a, const lv_trainer *t, double loss, double acc, double n,
+                            const lv_pos_buckets *pb) {
+  lv_jsonl j;
+  jsonl_begin(&j);
+  jsonl_str(&j, "model", a->model);
+  jsonl_str(&j, "split", a->split ? a->split : "val");
+  jsonl_num(&j, "loss", "%.17g", loss);
+  jsonl_num(&j, "accuracy", "%.17g", acc);
+  jsonl_num(&j, t->eval.lm ? "targets" : "samples", "%.0f", n);
+  if (t->eval.lm) {
+    jsonl_num(&j, "bits_per_token", "%.17g", loss / log(2.0));
+    jsonl_int(&j, "seq_len", (long long)t->L);
+    lv_pos_buckets_json(&j, pb);
+  }
+  if (jsonl_write(&j, f) || fclose(f))
+    DIE("--json %s: writing failed: %s", a->json, strerror(errno));
+}
+
 static int run(int argc, char **argv, int eval) {
   cli a;
   if (parse(argc, argv, &a, eval)) {
@@ -138,15 +183,23 @@ static int run(int argc, char **argv, int eval) {
       snprintf(cfg.data.split_val, sizeof cfg.data.split_val, "%s", strcmp(a.split, "test") ? a.split : cfg.data.split_test);
     }
     trainer_setup(&t, &cfg, 0);
+    lv_pos_buckets pb;
+    eval_buckets(&pb, &a, &t);
+    FILE *json = NULL;
+    if (a.json && dist_is_root()) json = fopen(a.json, "w"); /* before the (possibly long) evaluation */
+    CHECK_INPUT_ALL(a.json && dist_is_root() && !json, "--json %s: cannot open for writing: %s", a.json,
+                    strerror(errno));
     trainer_init_params(&t, a.model, "--model");
     double loss, acc, n;
-    trainer_evaluate(&t, &t.eval, cfg.train.eval_batches, &loss, &acc, &n);
+    trainer_evaluate(&t, &t.eval, cfg.train.eval_batches, &loss, &acc, &n, &pb);
     if (dist_is_root()) {
       if (t.eval.lm)
         printf("eval %s: loss %.9f | bits per token %.9f | accuracy %.7f | %.0f targets\n", a.model, loss,
                loss / 0.6931471805599453, acc, n);
       else
         printf("eval %s: loss %.9f | accuracy %.7f | %.0f samples\n", a.model, loss, acc, n);
+      if (t.eval.lm) lv_pos_buckets_print(stdout, &pb);
+      if (json) write_eval_json(json, &a, &t, loss, acc, n, &pb);
     }
   } else {
     lv_signals_install(); /* before the (possibly long) setup: a stop signal then stops at step 1 */

@@ -133,11 +133,13 @@ static void gather_reseed_keys(lv_trainer *t, int64_t k) {
   }
 }
 
-void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens) {
+void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens,
+                      lv_pos_buckets *pb) {
   const int64_t gb = (int64_t)t->world * t->mb;
   int64_t nb = (sp->n + gb - 1) / gb;
   if (max_batches > 0 && max_batches < nb) nb = max_batches;
-  double sums[4] = {0, 0, 0, 0}; /* loss sum, count, correct, tokens */
+  double sums[4 + 2 * LV_MAX_POS_BUCKETS] = {0}; /* loss sum, count, correct, tokens; by position: sums, counts */
+  const int nbk = pb && sp->lm ? pb->n : 0;
   int64_t *idx = malloc(sizeof(int64_t) * (size_t)t->mb);
   CHECK_ALLOC(idx);
   lv_fwd_opts o = {0, (uint64_t)t->cfg.run.seed, 0, 0.0f, 0.0f};
@@ -162,9 +164,22 @@ void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *
     sums[1] += st.task_count;
     sums[2] += st.correct;
     sums[3] += st.valid;
+    if (nbk) lv_pos_buckets_add(pb, lv_model_target_nll(t->model), sp->targets, sp->tmask, t->mb);
   }
   free(idx);
-  dist_sum_f64(sums, 4);
+  if (nbk) {
+    memcpy(sums + 4, pb->loss_sum, sizeof(double) * (size_t)nbk);
+    memcpy(sums + 4 + nbk, pb->count, sizeof(double) * (size_t)nbk);
+  }
+  dist_sum_f64(sums, 4 + 2 * nbk);
+  if (nbk) {
+    memcpy(pb->loss_sum, sums + 4, sizeof(double) * (size_t)nbk);
+    memcpy(pb->count, sums + 4 + nbk, sizeof(double) * (size_t)nbk);
+    double counted = 0;
+    for (int i = 0; i < nbk; i++) counted += pb->count[i];
+    if (counted != sums[1]) /* exact integers: every counted target is in one bucket */
+      DIE("eval: the position buckets count %.0f targets, the evaluation %.0f: a bug", counted, sums[1]);
+  }
   *loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
   *acc = sums[1] > 0 ? sums[2] / sums[1] : NAN;
   *tokens = sums[1];
@@ -399,7 +414,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
 static void run_eval(lv_trainer *t, int64_t s) {
   if (!t->eval.ds) return;
   double loss, acc, ntok;
-  trainer_evaluate(t, &t->eval, t->cfg.train.eval_batches, &loss, &acc, &ntok);
+  trainer_evaluate(t, &t->eval, t->cfg.train.eval_batches, &loss, &acc, &ntok, NULL);
   if (!dist_is_root()) return;
   if (t->eval.lm)
     log_info("eval  %6lld | val loss %.4f | val bpt %.4f | val acc %.4f | %.0f targets", (long long)s, loss,
@@ -416,14 +431,30 @@ static void run_eval(lv_trainer *t, int64_t s) {
   write_metrics(t, &j);
 }
 
+/* Rank 0: the restart line of a resumed run (it continues after step `done`). It starts with "restart"
+ * and has no "loss": readers of the training lines (by "tokens_per_s" or a leading "step") skip it;
+ * its "step" makes a later resume from an earlier checkpoint drop it with the lines it undoes. */
+static void log_restart(lv_trainer *t, int64_t done) {
+  if (!dist_is_root()) return;
+  lv_jsonl j;
+  jsonl_begin(&j);
+  jsonl_int(&j, "restart", (long long)t->restart_count);
+  jsonl_int(&j, "step", (long long)done);
+  jsonl_int(&j, "ranks", t->world);
+  write_metrics(t, &j);
+}
+
 int trainer_run(lv_trainer *t) {
   const lv_config *c = &t->cfg;
   lv_signals_install();
   int64_t done = trainer_resume(t);
   if (done == 0 && c->train.init_from[0]) trainer_init_params(t, c->train.init_from, "train.init_from");
   if (done == 0 && c->checkpoint.save_initial) save_model(t, "model_step0.h5", 0);
-  if (done > 0) log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count,
-                         (long long)done + 1, (long long)c->train.steps);
+  if (done > 0) {
+    log_info("restart %lld: continuing at step %lld of %lld", (long long)t->restart_count, (long long)done + 1,
+             (long long)c->train.steps);
+    log_restart(t, done);
+  }
   lv_model_set_grad_hook(t->model, grads_ready, t);
   t->log.t_start = lv_now_s();
   lv_step_result r;

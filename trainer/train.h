@@ -10,6 +10,7 @@
 #include "layers/dnn.h"
 #include "layers/model.h"
 #include "layers/params.h"
+#include "trainer/eval_pos.h"
 #include "trainer/reducer.h"
 #include "trainer/stats.h"
 
@@ -106,8 +107,11 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train);
 void trainer_init_params(lv_trainer *t, const char *model_file, const char *from);
 /* Collective. Runs train.steps optimizer steps, logging and evaluating. Returns an exit code. */
 int trainer_run(lv_trainer *t);
-/* Collective. Mean loss / accuracy (or bits per token) over a split (max_batches 0 = all). */
-void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens);
+/* Collective. Mean loss / accuracy (or bits per token) over a split (max_batches 0 = all). pb (may be
+ * NULL; used only for an LM split): its buckets (lv_pos_buckets_default/parse, sums zero) get the
+ * loss sums and counts by position, reduced over the ranks with the other sums. */
+void trainer_evaluate(lv_trainer *t, lv_split *sp, int64_t max_batches, double *loss, double *acc, double *tokens,
+                      lv_pos_buckets *pb);
 void trainer_free(lv_trainer *t);
 /* Collective (trainer/ckpt_run.c). checkpoint.resume: "" -> 0 (fresh); "auto" -> the newest valid
  * checkpoint of run.dir, or 0 if none; a path -> that file. Loads parameters, codebooks, AdamW
