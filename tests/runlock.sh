@@ -61,7 +61,9 @@ wait_for '[ -f k/.lock ] && grep -q "\"step\": 12," k/metrics.jsonl 2>/dev/null'
 dead=$(field pid k/.lock)
 kill -9 $(rank_pids $mp); wait $mp
 check "kill -9 leaves the lock" '[ -f k/.lock ]'
-last=$(sed -E 's/ckpt_0*([0-9]+)\.h5/\1/' k/latest)
+# The newest complete checkpoint, as resume=auto picks it (not k/latest: the kill can land between a
+# checkpoint's rename and the update of latest).
+last=$(ls k | sed -nE 's/^ckpt_0*([0-9]+)\.h5$/\1/p' | sort -n | tail -n 1)
 $MPI -np 2 "$LONGVQ" train $CFG run.dir=k train.steps=$((last + 3)) checkpoint.every=5 > k2.log 2>&1; rc=$?
 check "... taken over at once (pid $dead gone) with a warning" \
   'grep -q "warning: run.dir: took over the lock k/.lock of host $host, pid $dead, .*its process no longer exists" k2.log'
