@@ -329,3 +329,32 @@ char *lv_model_read_config(const char *path) {
   H5Eset_auto2(H5E_DEFAULT, fn, cd);
   return out;
 }
+
+int lv_model_tensor_shape(const char *path, const char *name, int64_t *shape, int cap_dims, int *ndim, char *err,
+                          size_t cap) {
+  int declared = 0;
+  hid_t file = open_model(path, &declared, err, cap);
+  if (file < 0) return 1;
+  char h5path[256];
+  lv_model_h5path(name, h5path, sizeof h5path);
+  int bad = 1;
+  hid_t ds = lv_h5_open_quiet(file, h5path);
+  if (ds < 0) {
+    snprintf(err, cap, "%s: no tensor %s (%s): not a LongVQ model file of this kind", path, name, h5path);
+  } else {
+    hid_t sp = H5Dget_space(ds);
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t dims[8];
+    if (nd < 1 || nd > cap_dims || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) {
+      snprintf(err, cap, "%s: tensor %s has an unreadable or unexpected shape", path, name);
+    } else {
+      *ndim = nd;
+      for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+      bad = 0;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+  }
+  H5Fclose(file);
+  return bad;
+}
