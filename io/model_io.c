@@ -56,10 +56,14 @@ int lv_h5_check_shape(hid_t ds, const lv_tensor *t, const char *fname, const cha
   if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(space, dims, NULL);
   if (space >= 0) H5Sclose(space);
   int ok = nd == t->ndim && (int64_t)dims[0] == t->shape[0] && (nd < 2 || (int64_t)dims[1] == t->shape[1]);
-  if (!ok)
-    snprintf(err, cap, "%s: %s%s has shape (%llu%s%llu), the config needs (%lld%s%lld)", fname, what, t->name,
-             (unsigned long long)dims[0], nd > 1 ? ", " : "", nd > 1 ? (unsigned long long)dims[1] : 0ull,
-             (long long)t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0ll);
+  if (!ok) { /* (a 1-D shape printed as "(16)", not with a second dimension's digits glued on) */
+    char have[48], need[48];
+    if (nd > 1) snprintf(have, sizeof have, "%llu, %llu", (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    else snprintf(have, sizeof have, "%llu", (unsigned long long)dims[0]);
+    if (t->ndim > 1) snprintf(need, sizeof need, "%lld, %lld", (long long)t->shape[0], (long long)t->shape[1]);
+    else snprintf(need, sizeof need, "%lld", (long long)t->shape[0]);
+    snprintf(err, cap, "%s: %s%s has shape (%s), the config needs (%s)", fname, what, t->name, have, need);
+  }
   return ok ? 0 : 1;
 }
 

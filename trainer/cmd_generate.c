@@ -238,15 +238,15 @@ int cmd_generate(int argc, char **argv) {
     if (n + 1 < n_gen) logits = lv_decoder_step(g, tok);
     if (every && (n + 1) % every == 0) {
       const double now = lv_now_s();
-      fprintf(stderr, "\ngenerate: position %lld: %.0f tokens/s over the last %lld | RSS %.1f MiB, peak %.1f MiB\n",
-              (long long)lv_decoder_position(g), (double)every / (now - tw), (long long)every, proc_mib("VmRSS:"),
+      fprintf(stderr, "\ngenerate: sequence length %lld: %.0f tokens/s over the last %lld | RSS %.1f MiB, peak %.1f MiB\n",
+              (long long)(n_prompt + n + 1), (double)every / (now - tw), (long long)every, proc_mib("VmRSS:"),
               proc_mib("VmHWM:"));
       tw = now;
     }
   }
   const double t_gen = lv_now_s() - t1;
-  fprintf(stderr, "\ngenerate: %lld tokens in %.3f s: %.0f tokens/s; position %lld; peak RSS %.1f MiB\n",
-          (long long)n_gen, t_gen, (double)n_gen / (t_gen > 0 ? t_gen : 1e-9), (long long)lv_decoder_position(g),
+  fprintf(stderr, "\ngenerate: %lld tokens in %.3f s: %.0f tokens/s; sequence length %lld; peak RSS %.1f MiB\n",
+          (long long)n_gen, t_gen, (double)n_gen / (t_gen > 0 ? t_gen : 1e-9), (long long)(n_prompt + n_gen),
           proc_mib("VmHWM:"));
   lv_sampler_free(&smp);
   lv_decoder_free(g);
