@@ -35,7 +35,7 @@ $G --prompt "The model " --tokens 100 --seed 2 --top-k 1 > g2.bin 2> /dev/null
 check "top-k 1 does not depend on the seed" '[ $(wc -c < g1.bin) -eq 100 ] && cmp -s g1.bin g2.bin'
 # The bytes do not depend on the thread count: a model wide enough (D 192) that its mx_proj is split
 # over the threads (layers/decode.c: 2^16 weights or more), one training step, 1 vs 2 threads.
-"$LONGVQ" train $T model.d_model=192 data.train=text.h5 train.steps=1 run.dir=wide > wide.log 2>&1
+"$LONGVQ" train $T model.d_model=192 data.train=text.h5 train.steps=1 train.warmup=1 run.dir=wide > wide.log 2>&1
 W="$LONGVQ generate $SRC/configs/tiny.yaml model.mode=decoder model.d_model=192 --model wide/model_final.h5"
 OMP_NUM_THREADS=1 $W --tokens 100 --seed 3 > w1.bin 2> /dev/null
 OMP_NUM_THREADS=2 $W --tokens 100 --seed 3 > w2.bin 2> /dev/null
