@@ -15,8 +15,12 @@
 #include "trainer/base/alloc.h"
 #include "trainer/base/check.h"
 
-/* Weights from which a projection is split over the OpenMP threads. */
-#define MATVEC_PAR_MIN ((int64_t)1 << 16)
+/* Weights from which a projection is split over the OpenMP threads. One token's product is small: a
+ * parallel region costs microseconds on an idle machine, and on a shared one each region waits
+ * for a second core to be scheduled (measured: the 2-layer D 128 text model ran 20x slower on 2
+ * threads than on 1 under a load of 20, docs/generate.md). Only products of 2^19 weights and more
+ * (D 512 and up: ~0.1 ms per product) are split. */
+#define MATVEC_PAR_MIN ((int64_t)1 << 19)
 
 typedef struct {
   float *phiT, *qT;       /* (N, D) EMA coefficients (ema_coeffs) */

@@ -15,7 +15,7 @@
  *
  * Cost per token and layer: the five projections (D E + D M + E D + 2 D F multiply-adds, M = 2D+Z+E),
  * the EMA (2 N D), the codes (S Z), attention ((2C + S) E), plus the LM head V D. Plain C loops,
- * vectorized; a projection of 2^16 or more weights is split over the OpenMP threads. */
+ * vectorized; a projection of 2^19 or more weights is split over the OpenMP threads. */
 #ifndef LONGVQ_DECODE_H
 #define LONGVQ_DECODE_H
 

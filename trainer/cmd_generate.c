@@ -228,8 +228,8 @@ int cmd_generate(int argc, char **argv) {
   const double t_prompt = lv_now_s() - t0;
   fprintf(stderr, "generate: prompt %lld tokens in %.3f s (%.0f tokens/s)\n", (long long)n_prompt, t_prompt,
           (double)n_prompt / (t_prompt > 0 ? t_prompt : 1e-9));
-  const double t1 = lv_now_s();
-  double tw = t1;
+  const double t1 = lv_now_s(), c1 = lv_cpu_s();
+  double tw = t1, cw = c1;
   for (int64_t n = 0; n < n_gen; n++) {
     const int64_t pos = lv_decoder_position(g);
     int32_t tok = lv_sample(&smp, logits, temp, top_k, seed, pos);
@@ -237,17 +237,22 @@ int cmd_generate(int argc, char **argv) {
     if (putchar(tok) == EOF || fflush(stdout)) FAIL_ALL(LV_EXIT_FAIL, "generate: writing to stdout failed");
     if (n + 1 < n_gen) logits = lv_decoder_step(g, tok);
     if (every && (n + 1) % every == 0) {
-      const double now = lv_now_s();
-      fprintf(stderr, "\ngenerate: sequence length %lld: %.0f tokens/s over the last %lld | RSS %.1f MiB, peak %.1f MiB\n",
-              (long long)(n_prompt + n + 1), (double)every / (now - tw), (long long)every, proc_mib("VmRSS:"),
-              proc_mib("VmHWM:"));
+      const double now = lv_now_s(), cpu = lv_cpu_s();
+      fprintf(stderr,
+              "\ngenerate: sequence length %lld: %.0f tokens/s over the last %lld, %.0f per CPU-second | RSS %.1f MiB, "
+              "peak %.1f MiB\n",
+              (long long)(n_prompt + n + 1), (double)every / (now - tw), (long long)every, (double)every / (cpu - cw),
+              proc_mib("VmRSS:"), proc_mib("VmHWM:"));
       tw = now;
+      cw = cpu;
     }
   }
-  const double t_gen = lv_now_s() - t1;
-  fprintf(stderr, "\ngenerate: %lld tokens in %.3f s: %.0f tokens/s; sequence length %lld; peak RSS %.1f MiB\n",
-          (long long)n_gen, t_gen, (double)n_gen / (t_gen > 0 ? t_gen : 1e-9), (long long)(n_prompt + n_gen),
-          proc_mib("VmHWM:"));
+  const double t_gen = lv_now_s() - t1, c_gen = lv_cpu_s() - c1;
+  fprintf(stderr,
+          "\ngenerate: %lld tokens in %.3f s: %.0f tokens/s (%.0f per CPU-second); sequence length %lld; peak RSS "
+          "%.1f MiB\n",
+          (long long)n_gen, t_gen, (double)n_gen / (t_gen > 0 ? t_gen : 1e-9), (double)n_gen / (c_gen > 0 ? c_gen : 1e-9),
+          (long long)(n_prompt + n_gen), proc_mib("VmHWM:"));
   lv_sampler_free(&smp);
   lv_decoder_free(g);
   free(params);
