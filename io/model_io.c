@@ -56,10 +56,14 @@ int lv_h5_check_shape(hid_t ds, const lv_tensor *t, const char *fname, const cha
   if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(space, dims, NULL);
   if (space >= 0) H5Sclose(space);
   int ok = nd == t->ndim && (int64_t)dims[0] == t->shape[0] && (nd < 2 || (int64_t)dims[1] == t->shape[1]);
-  if (!ok)
-    snprintf(err, cap, "%s: %s%s has shape (%llu%s%llu), the config needs (%lld%s%lld)", fname, what, t->name,
-             (unsigned long long)dims[0], nd > 1 ? ", " : "", nd > 1 ? (unsigned long long)dims[1] : 0ull,
-             (long long)t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0ll);
+  if (!ok) { /* (a 1-D shape printed as "(16)", not with a second dimension's digits glued on) */
+    char have[48], need[48];
+    if (nd > 1) snprintf(have, sizeof have, "%llu, %llu", (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    else snprintf(have, sizeof have, "%llu", (unsigned long long)dims[0]);
+    if (t->ndim > 1) snprintf(need, sizeof need, "%lld, %lld", (long long)t->shape[0], (long long)t->shape[1]);
+    else snprintf(need, sizeof need, "%lld", (long long)t->shape[0]);
+    snprintf(err, cap, "%s: %s%s has shape (%s), the config needs (%s)", fname, what, t->name, have, need);
+  }
   return ok ? 0 : 1;
 }
 
@@ -328,4 +332,33 @@ char *lv_model_read_config(const char *path) {
   H5Fclose(file);
   H5Eset_auto2(H5E_DEFAULT, fn, cd);
   return out;
+}
+
+int lv_model_tensor_shape(const char *path, const char *name, int64_t *shape, int cap_dims, int *ndim, char *err,
+                          size_t cap) {
+  int declared = 0;
+  hid_t file = open_model(path, &declared, err, cap);
+  if (file < 0) return 1;
+  char h5path[256];
+  lv_model_h5path(name, h5path, sizeof h5path);
+  int bad = 1;
+  hid_t ds = lv_h5_open_quiet(file, h5path);
+  if (ds < 0) {
+    snprintf(err, cap, "%s: no tensor %s (%s): not a LongVQ model file of this kind", path, name, h5path);
+  } else {
+    hid_t sp = H5Dget_space(ds);
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t dims[8];
+    if (nd < 1 || nd > cap_dims || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) {
+      snprintf(err, cap, "%s: tensor %s has an unreadable or unexpected shape", path, name);
+    } else {
+      *ndim = nd;
+      for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+      bad = 0;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+  }
+  H5Fclose(file);
+  return bad;
 }

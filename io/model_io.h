@@ -29,6 +29,12 @@ int lv_model_load(const char *path, const lv_layout *lay, float *params, float *
  * NULL if absent or unreadable (quietly: lv_model_load / lv_ckpt_read report what is wrong). */
 char *lv_model_read_config(const char *path);
 
+/* The shape of tensor `name` (spec name, e.g. "embed.weight") in model file `path`, quietly: 0 with
+ * shape[0..*ndim) (at most cap_dims), or 1 with a message naming the file and tensor in err. For
+ * sizes a config leaves to the data (`generate` takes V from embed.weight). */
+int lv_model_tensor_shape(const char *path, const char *name, int64_t *shape, int cap_dims, int *ndim, char *err,
+                          size_t cap);
+
 /* "layers.3.mixer.ema.delta" -> "/model/layers/3/mixer/ema/delta". */
 void lv_model_h5path(const char *name, char *out, size_t cap);
 

@@ -92,8 +92,7 @@ size_t ema_scratch_floats(int64_t B, int64_t L, int64_t D, int64_t N, int bidir)
   return (size_t)(2 * ndir * N * Dp + B * ndir * 3 * N * Dp + B * N * Dp + B * Dp + (bidir ? B * L * D : 0));
 }
 
-/* phiT, qT (ndir, N, Dp): transposed phi and q = s*gamma*p*beta, zero in the padding lanes. */
-static void prep_params(float *phiT, float *qT, const float *delta, const float *alpha, const float *beta,
+void ema_coeffs(float *phiT, float *qT, const float *delta, const float *alpha, const float *beta,
                         const float *gamma, int64_t D, int64_t N, int64_t ndir, int64_t Dp) {
   const double s = 1.0 / sqrt((double)N);
 #pragma omp parallel for schedule(static)
@@ -185,7 +184,7 @@ void ema_forward(float *out, const float *x, const float *delta, const float *al
   const int64_t ndir = bidir ? 2 : 1, Dp = (int64_t)lv_round_up((size_t)D, (size_t)VL), nblk = Dp / VL;
   float *phiT = scratch, *qT = scratch + ndir * N * Dp;
   float *pre = saved, *bnd = saved + B * L * D;
-  prep_params(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
+  ema_coeffs(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
 #pragma omp parallel for schedule(static)
   for (int64_t task = 0; task < B * nblk; task++) {
     int64_t b = task / nblk, c0 = task % nblk * VL;
@@ -307,7 +306,7 @@ void ema_backward(float *dx, float *ddelta, float *dalpha, float *dbeta, float *
   float *phiT = scratch, *qT = phiT + ndir * N * Dp, *acc = qT + ndir * N * Dp;
   float *lamst = acc + B * ndir * 3 * N * Dp, *dom = lamst + B * N * Dp, *dys = dom + B * Dp;
   const float *pre = saved, *bnd = saved + B * L * D;
-  prep_params(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
+  ema_coeffs(phiT, qT, delta, alpha, beta, gamma, D, N, ndir, Dp);
 #pragma omp parallel for schedule(static)
   for (int64_t task = 0; task < B * nblk; task++) {
     int64_t b = task / nblk, c0 = task % nblk * VL;
@@ -343,5 +342,24 @@ void ema_backward(float *dx, float *ddelta, float *dalpha, float *dbeta, float *
     double sum = 0;
     for (int64_t b = 0; b < B; b++) sum += dom[b * Dp + c];
     domega[c] += (float)sum;
+  }
+}
+
+void ema_step(float *out, float *state, const float *x, const float *phiT, const float *qT, const float *omega,
+              int64_t D, int64_t N) {
+  for (int64_t c = 0; c < D; c++) out[c] = 0;
+  for (int64_t n = 0; n < N; n++) {
+    float *h = state + n * D;
+    const float *ph = phiT + n * D, *q = qT + n * D;
+#pragma omp simd
+    for (int64_t c = 0; c < D; c++) {
+      h[c] = fmaf(ph[c], h[c], x[c]);
+      out[c] = fmaf(q[c], h[c], out[c]);
+    }
+  }
+#pragma omp simd
+  for (int64_t c = 0; c < D; c++) {
+    const float a = out[c] + omega[c] * x[c];
+    out[c] = a * act_sigmoidf(a);
   }
 }

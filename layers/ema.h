@@ -80,4 +80,19 @@ void ema_backward(float *dx,          /* (B, L, D) += */
                   float *scratch,     /* ema_scratch_floats(...) */
                   int64_t B, int64_t L, int64_t D, int64_t N, int bidir);
 
+/* The recurrence's coefficients in the scaled form of ema.c (h~_t = phi h~_{t-1} + x_t, the output
+ * sum_n q h~_t): phi = 1 - p*d and q = s*gamma*p*beta, evaluated in double and rounded once,
+ * transposed to phiT, qT (ndir, N, Dp) with zeros in the lanes c >= D (Dp >= D). */
+void ema_coeffs(float *phiT, float *qT, const float *delta /* (D', N) */, const float *alpha /* (D', N) */,
+                const float *beta /* (D', N) */, const float *gamma /* (D', N) */, int64_t D, int64_t N, int64_t ndir,
+                int64_t Dp);
+
+/* One token of the causal EMA (decoder, D' = D), for incremental decoding (layers/decode.h): the
+ * scaled state h~ (N, D) advances by x_t and out_t[c] = silu(sum_n q h~_t[n, c] + omega[c] x_t[c]).
+ * phiT, qT from ema_coeffs with ndir 1, Dp = D. State 0 before the first token. Same arithmetic as
+ * ema_forward's rows up to the order of the sum over n. */
+void ema_step(float *out /* (D) */, float *state /* (N, D) in/out */, const float *x /* (D) masked input */,
+              const float *phiT /* (N, D) */, const float *qT /* (N, D) */, const float *omega /* (D) */, int64_t D,
+              int64_t N);
+
 #endif

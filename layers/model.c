@@ -15,18 +15,10 @@
 #include "trainer/base/check.h"
 #include "trainer/base/range.h"
 
-/* Cursor over an arena: carve() hands out 64-byte aligned slices; with base == NULL it only counts,
- * so the same code is the memory plan (pure) and the allocation. */
-typedef struct {
-  float *base;
-  size_t used;
-} cursor;
-
-static float *carve(cursor *c, size_t n) {
-  float *p = c->base ? c->base + c->used : NULL;
-  c->used += lv_round_up(n, 16);
-  return p;
-}
+/* The arena cursor of trainer/base/alloc.h: with base == NULL it only counts, so the same code is the
+ * memory plan (pure) and the allocation. */
+typedef lv_cursor cursor;
+static float *carve(cursor *c, size_t n) { return lv_carve(c, n); }
 
 /* n doubles from the same float arena (64-byte aligned, so aligned for double). */
 static double *carve_f64(cursor *c, size_t n) { return (double *)(void *)carve(c, 2 * n); }

@@ -29,16 +29,29 @@ void vq_codebook(float *cb, const float *c_sum, const float *c_count, int64_t S,
   }
 }
 
-void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_hat, double *commit_sum,
-                double *valid_count, double *n_s, double *key_sums, const float *k, const uint8_t *m,
-                const float *cb, float *scratch) {
-  const int64_t BT = p->BT, Z = p->Z, S = p->S;
-  float *dots = scratch, *cbsq = scratch + BT * S;
+void vq_codebook_sqnorms(float *cbsq, const float *cb, int64_t S, int64_t Z) {
   for (int64_t s = 0; s < S; s++) {
     double a = 0;
     for (int64_t z = 0; z < Z; z++) a += (double)cb[s * Z + z] * cb[s * Z + z];
     cbsq[s] = (float)a;
   }
+}
+
+int32_t vq_argmin_row(float *d, const float *cbsq, int64_t S) {
+  for (int64_t s = 0; s < S; s++) d[s] = cbsq[s] - 2.0f * d[s];
+  float best = d[0];
+  for (int64_t s = 1; s < S; s++) best = d[s] < best ? d[s] : best;
+  int32_t bs = 0;
+  while (bs < S - 1 && !(d[bs] == best)) bs++; /* no match (NaN key): the last code */
+  return bs;
+}
+
+void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_hat, double *commit_sum,
+                double *valid_count, double *n_s, double *key_sums, const float *k, const uint8_t *m,
+                const float *cb, float *scratch) {
+  const int64_t BT = p->BT, Z = p->Z, S = p->S;
+  float *dots = scratch, *cbsq = scratch + BT * S;
+  vq_codebook_sqnorms(cbsq, cb, S, Z);
   mm_exec(&p->dots, ctx, dots, k, cb, NULL);
 
   /* Per row: argmin (ties keep the lowest s), k_hat, and the row's squared distance to its code, kept
@@ -47,11 +60,7 @@ void vq_forward(const vq_plan *p, const dnn_ctx *ctx, int32_t *code, float *k_ha
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < BT; t++) {
     float *dr = dots + t * S;
-    for (int64_t s = 0; s < S; s++) dr[s] = cbsq[s] - 2.0f * dr[s];
-    float best = dr[0];
-    for (int64_t s = 1; s < S; s++) best = dr[s] < best ? dr[s] : best;
-    int32_t bs = 0;
-    while (bs < S - 1 && !(dr[bs] == best)) bs++; /* no match (NaN key): the last code */
+    const int32_t bs = vq_argmin_row(dr, cbsq, S);
     code[t] = bs;
     const float *c = cb + (int64_t)bs * Z, *kt = k + t * Z;
     float *kh = k_hat + t * Z;

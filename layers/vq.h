@@ -43,6 +43,13 @@ size_t vq_scratch_floats(int64_t BT, int64_t S);
 void vq_codebook(float *cb /* (S, Z) */, const float *c_sum /* (S, Z) */, const float *c_count /* (S) */,
                  int64_t S, int64_t Z);
 
+/* ||Cb_s||^2 of every code, each summed in double and rounded once to float. */
+void vq_codebook_sqnorms(float *cbsq /* (S) */, const float *cb /* (S, Z) */, int64_t S, int64_t Z);
+/* The code of one key from its dot products with the codebook: d[s] = cbsq[s] - 2 d[s] in float32
+ * (in place: in k . Cb_s, out the distances), then the argmin, ties to the lowest s (a NaN key: the
+ * last code). vq_forward and the incremental decoder (layers/decode.h) both choose codes by it. */
+int32_t vq_argmin_row(float *d /* (S) */, const float *cbsq /* (S) */, int64_t S);
+
 void vq_forward(const vq_plan *p, const dnn_ctx *ctx,
                 int32_t *code /* (BT) */, float *k_hat /* (BT, Z) */,
                 double *commit_sum /* (1) += sum_t m_t ||k_t - Cb[code_t]||^2 */,

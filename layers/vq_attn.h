@@ -115,4 +115,37 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx,
                       float *scratch /* vq_attn_scratch_floats */,
                       int far);
 
+/* ---- one query at a time (decoder, incremental decoding: layers/decode.h) ---------------------- *
+ * The decoder attention of position t given the keys and values of positions < t as a fixed-size
+ * state, for one sequence whose every token is valid:
+ *   ring  codes and values of chunk n = t / C and chunk n-1 (2C positions; position p in slot p mod 2C;
+ *         the near keys k_hat_j = Cb[code_j] need only the code)
+ *   far   per code s: cnt_s and U_s = sum of v_j over the tokens j with code s in chunks <= n-2, kept in
+ *         double; U_s is used rounded to float (as vq_attn_forward's prefix sums over chunks)
+ * When a query opens chunk n >= 2, chunk n-2 leaves the ring for the far sums (its value sums are
+ * taken in float per chunk, then added in double in chunk order, as vq_attn_forward does). Near
+ * logits are q . Cb[code_j] + rel_pos_bias[t - j]: the dot products q . Cb_s are taken once per
+ * query for all S codes. Then the same softmax (maximum over the contributing terms, vqa_exp, sums in
+ * double) as vq_attn_forward. State and scratch do not grow with t. */
+typedef struct {
+  int64_t C, Z, E, S;
+  int32_t *code;  /* (2C) codes of the ring's positions */
+  float *v;       /* (2C, E) values of the ring's positions */
+  double *u;      /* (S, E) far value sums */
+  double *cnt;    /* (S) far counts */
+  float *uf;      /* (S, E) u rounded to float */
+} vq_attn_step_state;
+
+/* Floats of the state (vq_attn_step_carve) and of the scratch of one step. */
+size_t vq_attn_step_state_floats(int64_t C, int64_t E, int64_t S);
+size_t vq_attn_step_scratch_floats(int64_t C, int64_t E, int64_t S);
+/* Points st's arrays into base (vq_attn_step_state_floats floats, 8-byte aligned) and zeroes them:
+ * the state before position 0. */
+void vq_attn_step_init(vq_attn_step_state *st, float *base, int64_t C, int64_t Z, int64_t E, int64_t S);
+/* O (E) of query t (positions 0, 1, 2, ... in order, each once); adds position t's own code and value
+ * to the state first (j = t is allowed). */
+void vq_attn_step(vq_attn_step_state *st, float *O /* (E) */, int64_t t, const float *q /* (Z) */, int32_t code,
+                  const float *v /* (E) */, const float *rel_pos_bias /* (2C) */, const float *cb /* (S, Z) */,
+                  float *scratch /* vq_attn_step_scratch_floats */, int far);
+
 #endif

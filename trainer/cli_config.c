@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/model_io.h"
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
 
@@ -50,4 +51,35 @@ int lv_cli_config_build(lv_config *cfg, const lv_cli_config *a, const char *cmd)
   CHECK_INPUT_ALL(errs, "%s", text);
   free(text);
   return 0;
+}
+
+void lv_cli_adopt_model_keys(lv_config *cfg, const lv_cli_config *a, const char *model, const char *cmd, FILE *out) {
+  char *yaml = lv_model_read_config(model);
+  if (!yaml) return; /* no stored config (a foreign file): the given config alone */
+  lv_config stored, given = *cfg;
+  lv_config_defaults(&stored);
+  char src[LV_CONFIG_PATH_MAX + sizeof "<config of >"];
+  snprintf(src, sizeof src, "<config of %s>", model);
+  int bad = lv_config_load_string(&stored, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
+  free(yaml);
+  if (bad) DIE_INPUT("--model %s: its stored config does not load (see above)", model);
+  const char *names[128];
+  int n = lv_config_diff(&stored, cfg, 0, names, 128);
+  for (int i = 0; i < n && i < 128; i++) {
+    const lv_key *k = lv_config_find_key(names[i]);
+    if (strncmp(names[i], "model.", 6) || (k->flags & LV_KEY_SHAPE)) continue;
+    char v[256], problem[256];
+    lv_config_format_value(&stored, k, v, sizeof v);
+    if (lv_config_set_text(cfg, k, v, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
+  }
+  if (lv_config_apply_overrides(cfg, a->n_over, a->over, NULL)) DIE("%s: re-applying the overrides failed", cmd);
+  n = lv_config_diff(&given, cfg, 0, names, 128);
+  for (int i = 0; i < n && i < 128 && dist_is_root(); i++) {
+    const lv_key *k = lv_config_find_key(names[i]);
+    char was[256], now[256];
+    lv_config_format_value(cfg, k, now, sizeof now);
+    lv_config_format_value(&given, k, was, sizeof was);
+    fprintf(out, "%s: %s: %s as the model was trained (the config says %s; override with %s=...)\n", cmd, names[i], now,
+            was, names[i]);
+  }
 }

@@ -5,6 +5,8 @@
 #ifndef LONGVQ_CLI_CONFIG_H
 #define LONGVQ_CLI_CONFIG_H
 
+#include <stdio.h>
+
 #include "io/config.h"
 
 typedef struct {
@@ -26,5 +28,11 @@ int lv_cli_config_arg(lv_cli_config *a, const char *cmd, char *arg);
  * any rank ends the job here (CHECK_INPUT_ALL: rank 0 prints that rank's list of problems, naming
  * the file/line or the key, and every rank exits with LV_EXIT_USAGE). */
 int lv_cli_config_build(lv_config *cfg, const lv_cli_config *a, const char *cmd);
+
+/* `eval` and `generate`: the model is used as it was trained. Every non-shape model.* key is taken
+ * from the model file's stored config (if it has one), then the command line's key=value overrides
+ * are applied again, so they still win; each key that ends up changed is printed to `out` ("<cmd>:
+ * key: ..."). Shape keys must already agree, or loading the parameters fails. */
+void lv_cli_adopt_model_keys(lv_config *cfg, const lv_cli_config *a, const char *model, const char *cmd, FILE *out);
 
 #endif

@@ -80,41 +80,6 @@ static void usage(int eval) {
   if (!eval) lv_config_help(stdout);
 }
 
-/* eval: the model is evaluated as it was trained. Every non-shape model.* key is taken from the
- * model file's stored config, then the command line's key=value overrides are applied again, so
- * they still win; each key that ends up changed is logged. Shape keys must already agree, or
- * loading the parameters fails. */
-static void adopt_model_keys(lv_config *cfg, const cli *a) {
-  char *yaml = lv_model_read_config(a->model);
-  if (!yaml) return; /* no stored config (a foreign file): the given config alone */
-  lv_config stored, given = *cfg;
-  lv_config_defaults(&stored);
-  char src[LV_CONFIG_PATH_MAX + sizeof "<config of >"];
-  snprintf(src, sizeof src, "<config of %s>", a->model);
-  int bad = lv_config_load_string(&stored, yaml, strlen(yaml), src, dist_is_root() ? stderr : NULL);
-  free(yaml);
-  if (bad) DIE_INPUT("--model %s: its stored config does not load (see above)", a->model);
-  const char *names[128];
-  int n = lv_config_diff(&stored, cfg, 0, names, 128);
-  for (int i = 0; i < n && i < 128; i++) {
-    const lv_key *k = lv_config_find_key(names[i]);
-    if (strncmp(names[i], "model.", 6) || (k->flags & LV_KEY_SHAPE)) continue;
-    char v[256], problem[256];
-    lv_config_format_value(&stored, k, v, sizeof v);
-    if (lv_config_set_text(cfg, k, v, problem, sizeof problem)) DIE("%s: %s", names[i], problem);
-  }
-  if (lv_config_apply_overrides(cfg, a->cc.n_over, a->cc.over, NULL)) DIE("eval: re-applying the overrides failed");
-  n = lv_config_diff(&given, cfg, 0, names, 128);
-  for (int i = 0; i < n && i < 128 && dist_is_root(); i++) {
-    const lv_key *k = lv_config_find_key(names[i]);
-    char was[256], now[256];
-    lv_config_format_value(cfg, k, now, sizeof now);
-    lv_config_format_value(&given, k, was, sizeof was);
-    printf("eval: %s: %s as the model was trained (the config says %s; override with %s=...)\n", names[i], now, was,
-           names[i]);
-  }
-}
-
 /* eval: the position buckets (LM splits only), checked against the split's seq_len. Collective. */
 static void eval_buckets(lv_pos_buckets *pb, const cli *a, const lv_trainer *t) {
   char why[256];
@@ -176,7 +141,7 @@ static int run(int argc, char **argv, int eval) {
   int rc = LV_EXIT_OK;
   placement_setup(cfg.train.threads); /* threads per rank, before any OpenMP/oneDNN work; logs placement */
   if (eval) {
-    adopt_model_keys(&cfg, &a);
+    lv_cli_adopt_model_keys(&cfg, &a.cc, a.model, "eval", stdout);
     if (a.split && strcmp(a.split, "val")) { /* test, or any other split of the test file */
       if (!cfg.data.test[0]) DIE_INPUT("data.test: no test dataset configured (needed by --split %s)", a.split);
       snprintf(cfg.data.val, sizeof cfg.data.val, "%s", cfg.data.test);

@@ -12,6 +12,7 @@ const lv_command lv_commands[] = {
     {"inspect", cmd_inspect, "summarize an HDF5 dataset or checkpoint"},
     {"train", cmd_train, "train a model from a YAML config (key=value overrides)"},
     {"eval", cmd_eval, "evaluate a saved model on a split"},
+    {"generate", cmd_generate, "sample text from a decoder model, token by token in constant memory"},
     {"bench", cmd_bench, "speed and memory of a config's model's training step here (docs/performance.md)"},
     {NULL, NULL, NULL},
 };
