@@ -12,6 +12,8 @@
 #include "trainer/base/clock.h"
 
 enum { TAG_PING = 1, TAG_ANSWER = 2 }; /* on the private communicator only */
+#define WAIT_SPIN_S 1e-3      /* dist_wait: tests without sleeping this long */
+#define WAIT_SLEEP_MAX_S 1e-3 /* dist_wait: the longest sleep between tests */
 
 /* The board (written by the trainer's thread, read by the watchdog thread, under mu). */
 static struct {
@@ -69,7 +71,7 @@ char *watchdog_rank_list(char *buf, size_t cap, const int *ranks, int n) {
     int j = i; /* ranks[i..j] consecutive */
     while (j + 1 < n && ranks[j + 1] == ranks[j] + 1) j++;
     if (len + 48 > cap) { /* keep room for the count of what is left */
-      add(buf, cap, &len, "... and %d more", n - i);
+      add(buf, cap, &len, " and %d more", n - i);
       break;
     }
     if (j == i) add(buf, cap, &len, "%s%d", i ? ", " : "", ranks[i]);
@@ -301,16 +303,19 @@ void dist_wait(MPI_Request *rq, const char *what) {
   CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
   if (done) return;
   if (what) watchdog_wait_begin(what);
-  /* A short spin first: most collectives of a step complete within tens of microseconds once all
-   * ranks are there; then sleeps growing to 1 ms (a test costs ~1 us: under 1% of a core). */
-  double spin_end = lv_now_s() + 50e-6;
-  while (!done && lv_now_s() < spin_end) CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
-  long ns = 20000;
+  /* Spin for the first WAIT_SPIN_S: most waits of a healthy step are shorter, and a sleep would add
+   * its length to each (measured: 2x the step time of a communication-bound tiny model with sleeps
+   * from the start). Then sleep an eighth of the time waited so far (a wait that ends mid-sleep
+   * overshoots by at most 12.5%), at most WAIT_SLEEP_MAX_S: a test costs ~1 us, so a long wait
+   * costs about 1% of a core. */
+  double t0 = lv_now_s(), el = 0;
+  while (!done && (el = lv_now_s() - t0) < WAIT_SPIN_S) CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
   while (!done) {
-    struct timespec ts = {0, ns};
+    double s = el / 8 > WAIT_SLEEP_MAX_S ? WAIT_SLEEP_MAX_S : el / 8;
+    struct timespec ts = {0, (long)(s * 1e9)};
     nanosleep(&ts, NULL);
-    if (ns < 1000000) ns = ns * 2 > 1000000 ? 1000000 : ns * 2;
     CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
+    el = lv_now_s() - t0;
   }
   if (what) watchdog_wait_end();
 }

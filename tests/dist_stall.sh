@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Stall watchdog (trainer/base/watchdog.c): a rank stopped mid-training (SIGSTOP: what a hung file
+# system, a swapping node or a scheduler's stop look like to the others) ends the job with exit 1
+# within dist.timeout_s plus a small margin, with a message naming the stopped rank and the phase;
+# the ranks left waiting sleep instead of spinning. Cases: rank 1 of 2, rank 0 of 2, rank 2 of 4.
+set -u
+. "$SRC/tests/script_lib.sh"
+rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
+MPI="$MPIRUN --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
+tiny_listops lo.h5
+# Only the step's reduction communicates (no eval, checkpoints or replica checks mid-run): the
+# waiting ranks must be found in "step N: gradient reduction".
+CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.seq_len=64 train.batch_size=8 train.steps=10000000
+     train.eval_every=0 checkpoint.every=0 checkpoint.save_initial=false dist.check_every=0 log.every=100000"
+TIMEOUT=5
+# Margin: the watchdog looks every 0.5 s (WATCHDOG_PERIOD_S), then waits 3 s for the other ranks'
+# answers (WATCHDOG_ANSWER_S; a stopped rank never answers), then mpirun kills the job (~1 s
+# measured); the waiting starts at most one tiny step (milliseconds) after the stop. Expected
+# TIMEOUT + ~4.5 s; 6 s more absorbs a loaded 2-core machine. It must not end before TIMEOUT.
+MAX_S=$((TIMEOUT + 3 + 6))
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the whole process
+
+# stall NAME NP VICTIM WAITER: trains on NP ranks, stops rank VICTIM, measures the CPU time of rank
+# WAITER over 3 s of waiting, and waits for the job's end.
+stall() {
+  local name=$1 np=$2 victim=$3 waiter=$4
+  $MPI -np "$np" "$LONGVQ" train $CFG run.dir="$name" dist.timeout_s=$TIMEOUT > "$name.log" 2> "$name.err" &
+  local mp=$!
+  for i in $(seq 1 150); do grep -q '^step' "$name.log" 2>/dev/null && break; sleep 0.2; done
+  sleep 1 # well into training
+  # rank -> pid from the start-up log's per-rank lines ("rank host pid cpus threads bind"), each
+  # checked to be a rank this mpirun started
+  local pids=" $(rank_pids $mp | tr '\n' ' ')"
+  local vpid=$(awk -v r="$victim" '$1 == r && NF == 6 {print $3}' "$name.log")
+  local wpid=$(awk -v r="$waiter" '$1 == r && NF == 6 {print $3}' "$name.log")
+  check "$name: pids of ranks $victim and $waiter found ($vpid, $wpid among$pids)" \
+    '[ -n "$vpid" ] && [ -n "$wpid" ] && [[ "$pids" == *" $vpid "* ]] && [[ "$pids" == *" $wpid "* ]]'
+  # the waiting rank's CPU while it trains: what a spinning wait would take too (on a busy machine,
+  # its share of the cores rather than a whole core)
+  local b0=$(cpu_ticks "$wpid") v0=$(date +%s.%N)
+  sleep 2
+  local b1=$(cpu_ticks "$wpid") v1=$(date +%s.%N)
+  local t0=$(date +%s.%N)
+  kill -STOP "$vpid"
+  # the guard's sleep is ended with it (a leftover sleep would hold ctest's output pipe)
+  ( trap 'kill $! 2>/dev/null; exit 0' TERM; sleep 60 & wait $!; kill -9 $mp $(rank_pids $mp) 2>/dev/null ) & local guard=$!
+  sleep 1 # the others are now waiting
+  local c0=$(cpu_ticks "$wpid") w0=$(date +%s.%N)
+  sleep 3
+  local c1=$(cpu_ticks "$wpid") w1=$(date +%s.%N)
+  wait $mp; local rc=$?
+  local t1=$(date +%s.%N)
+  kill $guard 2>/dev/null
+  kill -9 "$vpid" 2>/dev/null # (mpirun has killed it; never leave a stopped process behind)
+  local el=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+  local cpu=$(awk -v c="$((c1 - c0))" -v hz="$HZ" -v a="$w0" -v b="$w1" 'BEGIN {printf "%.1f", 100 * c / hz / (b - a)}')
+  local busy=$(awk -v c="$((b1 - b0))" -v hz="$HZ" -v a="$v0" -v b="$v1" 'BEGIN {printf "%.1f", 100 * c / hz / (b - a)}')
+  echo "$name: rank $victim of $np stopped: job ended after $el s with exit $rc; waiting rank $waiter used $cpu% of a core (training: $busy%)"
+  check "$name: exit 1 (rc $rc)" '[ $rc -eq 1 ]'
+  check "$name: ended within $TIMEOUT..$MAX_S s of the stop ($el s)" \
+    "awk -v e=$el 'BEGIN {exit !(e >= $TIMEOUT && e <= $MAX_S)}'"
+  # A sleeping wait tests every 1 ms (measured: 1-2% of a core); a spinning one takes a whole core
+  # on a quiet machine (2/3 of one when 3 spinning ranks share 2 cores), and on a busy machine the
+  # same share of the cores as a training rank gets. Both bounds: under 20% of a core, and under
+  # half of what the same rank used while training (a spinning wait: about all of it).
+  check "$name: a waiting rank does not spin ($cpu% of a core < 20% and < $busy% / 2)" \
+    "awk -v c=$cpu -v b=$busy 'BEGIN {exit !(c < 20 && c < b / 2)}'"
+  # Every message names the stopped rank, alone, as not arrived, and the phase.
+  local re="^\[rank [0-9]+\] error: step [0-9]+: gradient reduction has not completed after [0-9]+ s: rank $victim did not arrive \(no answer within 3 s: stopped, hung or dead\); .*dist.timeout_s"
+  check "$name: a rank says that rank $victim did not arrive in step N's gradient reduction" 'grep -Eq "$re" "$name.err"'
+  check "$name: every such message names rank $victim alone" \
+    '[ $(grep -c "did not arrive" "$name.err") -ge 1 ] && [ $(grep -c "did not arrive" "$name.err") -eq $(grep -Ec "$re" "$name.err") ]'
+  check "$name: no message from the stopped rank" '! grep -q "^\[rank $victim\] error" "$name.err"'
+}
+
+stall np2_stop1 2 1 0
+stall np2_stop0 2 0 1
+stall np4_stop2 4 2 3
+
+echo "dist_stall: $fail failed"
+exit $fail
