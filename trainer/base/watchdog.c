@@ -13,7 +13,7 @@
 
 enum { TAG_PING = 1, TAG_ANSWER = 2 }; /* on the private communicator only */
 #define WAIT_SPIN_S 1e-3      /* dist_wait: tests without sleeping this long */
-#define WAIT_SLEEP_MAX_S 1e-3 /* dist_wait: the longest sleep between tests */
+#define WAIT_LONG_S 1.0       /* dist_wait: sleeps up to 1 ms before, 20 ms after this long */
 
 /* The board (written by the trainer's thread, read by the watchdog thread, under mu). */
 static struct {
@@ -306,12 +306,14 @@ void dist_wait(MPI_Request *rq, const char *what) {
   /* Spin for the first WAIT_SPIN_S: most waits of a healthy step are shorter, and a sleep would add
    * its length to each (measured: 2x the step time of a communication-bound tiny model with sleeps
    * from the start). Then sleep an eighth of the time waited so far (a wait that ends mid-sleep
-   * overshoots by at most 12.5%), at most WAIT_SLEEP_MAX_S: a test costs ~1 us, so a long wait
-   * costs about 1% of a core. */
+   * overshoots by at most 12.5%; a nonblocking collective also advances only in a test, once per
+   * sleep), at most 1 ms while the wait is shorter than WAIT_LONG_S (ranks a little out of step),
+   * then at most 20 ms (a straggler or a stuck rank: ~50 tests a second cost nothing, and a thread
+   * that wakes each millisecond is runnable most of the time on a loaded node). */
   double t0 = lv_now_s(), el = 0;
   while (!done && (el = lv_now_s() - t0) < WAIT_SPIN_S) CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
   while (!done) {
-    double s = el / 8 > WAIT_SLEEP_MAX_S ? WAIT_SLEEP_MAX_S : el / 8;
+    double cap = el < WAIT_LONG_S ? 1e-3 : 20e-3, s = el / 8 > cap ? cap : el / 8;
     struct timespec ts = {0, (long)(s * 1e9)};
     nanosleep(&ts, NULL);
     CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));

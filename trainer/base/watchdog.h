@@ -45,7 +45,7 @@ void watchdog_wait_begin(const char *what);
 void watchdog_wait_end(void);
 
 /* Local. Completes `rq` without spinning for long: MPI_Test for 1 ms, then sleeps of 1/8 of the time
- * waited so far, at most 1 ms, between tests. what != NULL: marks the wait on the board (the trainer's thread); NULL: unmarked (the
+ * waited so far, at most 1 ms (20 ms once the wait passed 1 s), between tests. what != NULL: marks the wait on the board (the trainer's thread); NULL: unmarked (the
  * communication thread, whose waits the trainer marks as a whole). */
 void dist_wait(MPI_Request *rq, const char *what);
 
