@@ -5,7 +5,8 @@
 #   slurm_requeue  warning signal -> checkpoint, requeue, resume (x2), scancel -> not requeued,
 #                  resubmit -> resume; metrics and parameters equal to an uninterrupted job
 #   slurm_sweep    submit.sh --sweep -> job array, one run dir per task; one array task requeued
-#   slurm_crash    a rank killed (SIGKILL, SIGSEGV) -> FAILED within 60 s, not requeued
+#   slurm_crash    a rank killed (SIGKILL, SIGSEGV) -> FAILED within 60 s, not requeued; a rank
+#                  stopped (SIGSTOP) -> the stall watchdog: FAILED exit 1 naming it, not requeued
 #   slurm_badinput bad config / missing data / no binary -> FAILED fast with the reason, exit 2 / 1
 # Serial: every job takes both cores of this machine, and the timing checks must not compete.
 foreach(t slurm_requeue slurm_sweep slurm_crash slurm_badinput)
