@@ -2,7 +2,9 @@
 # Stall watchdog (trainer/base/watchdog.c): a rank stopped mid-training (SIGSTOP: what a hung file
 # system, a swapping node or a scheduler's stop look like to the others) ends the job with exit 1
 # within dist.timeout_s plus a small margin, with a message naming the stopped rank and the phase;
-# the ranks left waiting sleep instead of spinning. Cases: rank 1 of 2, rank 0 of 2, rank 2 of 4.
+# the ranks left waiting sleep instead of spinning. Cases: rank 1 of 2, rank 0 of 2, rank 2 of 4
+# stopped from outside mid-training; a rank stopping itself as it enters a checkpoint and an
+# evaluation (the others are caught in those phases' collectives).
 set -u
 . "$SRC/tests/script_lib.sh"
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
@@ -91,6 +93,30 @@ stall() {
 stall np2_stop1 2 1 0
 stall np2_stop0 2 0 1
 stall np4_stop2 4 2 3
+
+# Other phases: rank VICTIM stops itself on entering PHASE (LONGVQ_TEST_STOP_AT, read by
+# trainer/base/watchdog.c), so that the others are caught in that phase's first collective.
+# stall_at NAME PHASE VICTIM WHAT [key=value ...]: 2 ranks; the message must say "PHASE: WHAT".
+stall_at() {
+  local name=$1 phase=$2 victim=$3 what=$4; shift 4
+  local t0=$(date +%s.%N)
+  LONGVQ_TEST_STOP_AT="$phase:$victim" $MPI -x LONGVQ_TEST_STOP_AT -np 2 "$LONGVQ" train $CFG \
+    train.steps=20 run.dir="$name" dist.timeout_s=$TIMEOUT "$@" > "$name.log" 2> "$name.err" &
+  local mp=$!
+  ( trap 'kill $! 2>/dev/null; exit 0' TERM; sleep 60 & wait $!; kill -9 $mp $(rank_pids $mp) 2>/dev/null ) & local guard=$!
+  wait $mp; local rc=$?
+  local t1=$(date +%s.%N)
+  kill $guard 2>/dev/null
+  local el=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+  echo "$name: rank $victim stopped entering $phase: job ended $el s after its start with exit $rc"
+  check "$name: exit 1 (rc $rc)" '[ $rc -eq 1 ]'
+  # (the stop comes a few seconds after the start: start-up and 10 tiny steps)
+  check "$name: ended within $((MAX_S + 10)) s of the start ($el s)" "awk -v e=$el 'BEGIN {exit !(e <= $MAX_S + 10)}'"
+  check "$name: the message says '$phase: $what' and names rank $victim" \
+    'grep -Eq "^\[rank [0-9]+\] error: $phase: $what has not completed after [0-9]+ s: rank $victim did not arrive \(no answer" "$name.err"'
+}
+stall_at ckpt "checkpoint at step 10" 1 "equality check over ranks" checkpoint.every=10
+stall_at eval "evaluation after step 10" 0 "sum over ranks" data.val=lo.h5 train.eval_every=10 train.eval_batches=2
 
 echo "dist_stall: $fail failed"
 exit $fail

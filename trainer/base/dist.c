@@ -105,7 +105,7 @@ void dist_max_f64(double *buf, size_t n) {
 
 int dist_all_equal_u64(uint64_t value) {
   uint64_t lo = value, hi = value;
-  allreduce(&lo, 1, MPI_UINT64_T, MPI_MIN, "replica check");
-  allreduce(&hi, 1, MPI_UINT64_T, MPI_MAX, "replica check");
+  allreduce(&lo, 1, MPI_UINT64_T, MPI_MIN, "equality check over ranks");
+  allreduce(&hi, 1, MPI_UINT64_T, MPI_MAX, "equality check over ranks");
   return lo == hi;
 }

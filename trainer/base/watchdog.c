@@ -2,6 +2,7 @@
 #include "trainer/base/watchdog.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,19 @@ static struct {
   MPI_Request *reply_rq;   /* [world] */
 } B = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, LV_PHASE_STARTUP, -1, 0, NULL, 0, 0, 0, 0, 0, 0,
        0, 0, 0, 0, NULL, NULL};
+
+/* LONGVQ_TEST_STOP_AT="PHASE:RANK" (tests only, read once at start): rank RANK stops itself (SIGSTOP)
+ * when it enters the phase whose text is PHASE, e.g. "checkpoint at step 10:1": a rank stuck at a
+ * known place, which a SIGSTOP from outside cannot aim at. */
+static char g_stop_phase[48];
+static int g_stop_rank = -1;
+
+static void test_stop_hook(void) {
+  if (g_stop_rank != B.rank) return;
+  char now[48];
+  watchdog_phase_text(now, sizeof now, B.phase, B.step);
+  if (!strcmp(now, g_stop_phase)) raise(SIGSTOP);
+}
 
 double watchdog_limit_s(double timeout_s, int in_step, double slowest_step_s) {
   if (timeout_s < 0) return 0;
@@ -240,6 +254,11 @@ void watchdog_start(void) {
   pthread_condattr_destroy(&ca);
   B.phase_t0 = lv_now_s();
   B.stop = 0;
+  const char *t = getenv("LONGVQ_TEST_STOP_AT"), *colon = t ? strrchr(t, ':') : NULL;
+  if (colon && (size_t)(colon - t) < sizeof g_stop_phase) {
+    snprintf(g_stop_phase, sizeof g_stop_phase, "%.*s", (int)(colon - t), t);
+    g_stop_rank = atoi(colon + 1);
+  }
   if (pthread_create(&B.thread, NULL, watchdog_main, NULL) != 0) DIE("cannot start the watchdog thread");
   pthread_setname_np(B.thread, "lv-watchdog"); /* named: tests/placement.sh and top -H tell it apart */
   B.running = 1;
@@ -274,6 +293,7 @@ void watchdog_phase(lv_phase phase, long long step) {
   B.step = step;
   B.phase_t0 = lv_now_s();
   pthread_mutex_unlock(&B.mu);
+  if (g_stop_rank >= 0) test_stop_hook();
 }
 
 void watchdog_note_step(double seconds) {
