@@ -34,28 +34,39 @@ runnable() {
   echo $n
 }
 
-# stall NAME NP VICTIM WAITER: trains on NP ranks, stops rank VICTIM, measures the CPU time of rank
-# WAITER over 3 s of waiting, and waits for the job's end.
+# stall NAME NP VICTIM WAITER HOW: trains on NP ranks, stops rank VICTIM, measures the CPU time of
+# rank WAITER over 3 s of waiting, and waits for the job's end. HOW=self: the victim stops itself
+# (raise(SIGSTOP), LONGVQ_TEST_STOP_AT) as it enters step 200, before that step's collectives;
+# HOW=kill: `kill -STOP` from outside at any moment of training (it may land inside a collective's
+# data exchange, after every rank arrived: the others then spin in Open MPI's blocking algorithm
+# until the watchdog ends the job, so only the end, not the CPU, is judged).
 stall() {
-  local name=$1 np=$2 victim=$3 waiter=$4
-  $MPI -np "$np" "$LONGVQ" train $CFG run.dir="$name" dist.timeout_s=$TIMEOUT > "$name.log" 2> "$name.err" &
+  local name=$1 np=$2 victim=$3 waiter=$4 how=$5 at=""
+  [ "$how" = self ] && at="step 200:$victim"
+  LONGVQ_TEST_STOP_AT="$at" $MPI -x LONGVQ_TEST_STOP_AT -np "$np" "$LONGVQ" train $CFG run.dir="$name" \
+    dist.timeout_s=$TIMEOUT > "$name.log" 2> "$name.err" &
   local mp=$!
-  for i in $(seq 1 150); do grep -q '^step' "$name.log" 2>/dev/null && break; sleep 0.2; done
-  sleep 1 # well into training
   # rank -> pid from the start-up log's per-rank lines ("rank host pid cpus threads bind"), each
   # checked to be a rank this mpirun started
+  local vpid="" wpid="" t0
+  for i in $(seq 1 150); do
+    vpid=$(awk -v r="$victim" '$1 == r && NF == 6 {print $3}' "$name.log")
+    wpid=$(awk -v r="$waiter" '$1 == r && NF == 6 {print $3}' "$name.log")
+    [ -n "$vpid" ] && [ -n "$wpid" ] && break
+    sleep 0.2
+  done
   local pids=" $(rank_pids $mp | tr '\n' ' ')"
-  local vpid=$(awk -v r="$victim" '$1 == r && NF == 6 {print $3}' "$name.log")
-  local wpid=$(awk -v r="$waiter" '$1 == r && NF == 6 {print $3}' "$name.log")
   check "$name: pids of ranks $victim and $waiter found ($vpid, $wpid among$pids)" \
     '[ -n "$vpid" ] && [ -n "$wpid" ] && [[ "$pids" == *" $vpid "* ]] && [[ "$pids" == *" $wpid "* ]]'
-  # the waiting rank's CPU while it trains: what a spinning wait would take too (on a busy machine,
-  # its share of the cores rather than a whole core)
-  local b0=$(cpu_ticks "$wpid") v0=$(date +%s.%N)
-  sleep 2
-  local b1=$(cpu_ticks "$wpid") v1=$(date +%s.%N)
-  local t0=$(date +%s.%N)
-  kill -STOP "$vpid"
+  if [ "$how" = kill ]; then
+    for i in $(seq 1 150); do grep -q '^step' "$name.log" 2>/dev/null && break; sleep 0.2; done
+    sleep 1 # well into training
+    t0=$(date +%s.%N)
+    kill -STOP "$vpid"
+  else # the moment it stopped: its state turns T (looked at every 20 ms)
+    for i in $(seq 1 1500); do [ "$(awk '{print $3}' /proc/$vpid/stat 2>/dev/null)" = T ] && break; sleep 0.02; done
+    t0=$(date +%s.%N)
+  fi
   # the guard's sleep is ended with it (a leftover sleep would hold ctest's output pipe)
   ( trap 'kill $! 2>/dev/null; exit 0' TERM; sleep 60 & wait $!; kill -9 $mp $(rank_pids $mp) 2>/dev/null ) & local guard=$!
   sleep 1 # the others are now waiting
@@ -69,8 +80,7 @@ stall() {
   kill -9 "$vpid" 2>/dev/null # (mpirun has killed it; never leave a stopped process behind)
   local el=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
   local cpu=$(awk -v c="$((c1 - c0))" -v hz="$HZ" -v a="$w0" -v b="$w1" 'BEGIN {printf "%.1f", 100 * c / hz / (b - a)}')
-  local busy=$(awk -v c="$((b1 - b0))" -v hz="$HZ" -v a="$v0" -v b="$v1" 'BEGIN {printf "%.1f", 100 * c / hz / (b - a)}')
-  echo "$name: rank $victim of $np stopped: job ended after $el s with exit $rc; waiting rank $waiter used $cpu% of a core (training: $busy%), runnable in $run of 40 looks"
+  echo "$name: rank $victim of $np stopped ($how): job ended after $el s with exit $rc; waiting rank $waiter used $cpu% of a core, runnable in $run of 40 looks"
   check "$name: exit 1 (rc $rc)" '[ $rc -eq 1 ]'
   check "$name: ended within $TIMEOUT..$MAX_S s of the stop ($el s)" \
     "awk -v e=$el 'BEGIN {exit !(e >= $TIMEOUT && e <= $MAX_S)}'"
@@ -80,7 +90,7 @@ stall() {
   # wait is judged by its state too: a spinning rank is runnable in every look (measured 40 of 40);
   # a sleeping one is awake ~1% of the time, though at load 17 a thread woken every millisecond
   # waits in the run queue (measured 8 of 40). Half the looks tells them apart.
-  check "$name: a waiting rank does not spin ($cpu% of a core < 20%; runnable in $run of 40 looks < 20)" \
+  [ "$how" = self ] && check "$name: a waiting rank does not spin ($cpu% of a core < 20%; runnable in $run of 40 looks < 20)" \
     "awk -v c=$cpu 'BEGIN {exit !(c < 20)}' && [ $run -lt 20 ]"
   # Every message names the stopped rank, alone, as not arrived, and the phase.
   local re="^\[rank [0-9]+\] error: step [0-9]+: gradient reduction has not completed after [0-9]+ s: rank $victim did not arrive \(no answer within 3 s: stopped, hung or dead\); .*dist.timeout_s"
@@ -90,9 +100,10 @@ stall() {
   check "$name: no message from the stopped rank" '! grep -q "^\[rank $victim\] error" "$name.err"'
 }
 
-stall np2_stop1 2 1 0
-stall np2_stop0 2 0 1
-stall np4_stop2 4 2 3
+stall np2_stop1 2 1 0 self
+stall np2_stop0 2 0 1 self
+stall np4_stop2 4 2 3 self
+stall np2_kill1 2 1 0 kill
 
 # Other phases: rank VICTIM stops itself on entering PHASE (LONGVQ_TEST_STOP_AT, read by
 # trainer/base/watchdog.c), so that the others are caught in that phase's first collective.

@@ -46,16 +46,14 @@ static void reduce_bucket(reducer *r, bucket *bk) {
   size_t seg = (bk->hi - bk->lo) / (size_t)r->world, esz = bk->f64 ? sizeof(double) : sizeof(float);
   MPI_Datatype type = bk->f64 ? MPI_DOUBLE : MPI_FLOAT;
   char *base = bk->f64 ? (char *)(r->stats + bk->lo) : (char *)(r->grads + bk->lo);
-  /* Nonblocking, completed by dist_wait: a rank waiting for a slow one sleeps instead of spinning.
-   * Unmarked: reducer_finish marks the trainer's wait for the whole reduction. */
-  MPI_Request rq;
-  CHECK_MPI(MPI_Ireduce_scatter_block(base, r->seg_tmp, (int)seg, type, MPI_SUM, MPI_COMM_WORLD, &rq));
-  dist_wait(&rq, NULL);
+  /* A rank waiting for a slow one sleeps until all have arrived, then the blocking collectives move
+   * the data (watchdog.h: dist_arrive). Unmarked: reducer_finish marks the trainer's wait for the
+   * whole reduction. */
+  dist_arrive(NULL);
+  CHECK_MPI(MPI_Reduce_scatter_block(base, r->seg_tmp, (int)seg, type, MPI_SUM, MPI_COMM_WORLD));
   memcpy(base + (size_t)r->rank * seg * esz, r->seg_tmp, esz * seg);
-  if (!bk->scatter_only) {
-    CHECK_MPI(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, type, MPI_COMM_WORLD, &rq));
-    dist_wait(&rq, NULL);
-  }
+  if (!bk->scatter_only)
+    CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)seg, type, MPI_COMM_WORLD));
 }
 
 /* Bucket bk (the next one) was reduced in dt seconds: count it and move on (under mu if threaded). */
@@ -215,10 +213,10 @@ void reducer_allgather_params(reducer *r, float *params) {
   if (!r->zero || r->world == 1) return;
   for (int k = 1; k < r->nb; k++) {
     size_t seg = (r->b[k].hi - r->b[k].lo) / (size_t)r->world;
-    MPI_Request rq;
-    CHECK_MPI(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params + r->b[k].lo, (int)seg, MPI_FLOAT,
-                             MPI_COMM_WORLD, &rq));
-    dist_wait(&rq, "parameter all-gather");
+    dist_arrive("parameter all-gather");
+    CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params + r->b[k].lo, (int)seg, MPI_FLOAT,
+                            MPI_COMM_WORLD));
+    watchdog_wait_end();
   }
 }
 

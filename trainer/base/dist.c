@@ -32,19 +32,20 @@ void dist_finalize(void) {
 }
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
-/* Every collective below is nonblocking, completed by dist_wait: a rank waiting for a slow or stuck
- * one sleeps between tests instead of spinning, and the watchdog sees what it waits for. */
+/* Every collective below first waits, sleeping, until every rank has arrived (dist_arrive), then
+ * runs the blocking collective with every rank present: a rank waiting for a slow or stuck one does
+ * not spin, the watchdog sees what it waits for, and the data moves with Open MPI's tuned
+ * algorithms. */
 void dist_barrier(void) {
-  MPI_Request rq;
-  CHECK_MPI(MPI_Ibarrier(MPI_COMM_WORLD, &rq));
-  dist_wait(&rq, "barrier");
+  dist_arrive("barrier");
+  watchdog_wait_end();
 }
 
 /* In-place all-reduce of n elements, waited for as `what`. */
 static void allreduce(void *buf, int n, MPI_Datatype type, MPI_Op op, const char *what) {
-  MPI_Request rq;
-  CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, buf, n, type, op, MPI_COMM_WORLD, &rq));
-  dist_wait(&rq, what);
+  dist_arrive(what);
+  CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, n, type, op, MPI_COMM_WORLD));
+  watchdog_wait_end();
 }
 
 int dist_any(int local_failed) {
@@ -55,14 +56,14 @@ int dist_any(int local_failed) {
 
 void dist_bcast_from(void *buf, size_t n, int root) {
   char *p = buf;
+  dist_arrive("broadcast");
   while (n > 0) { /* MPI counts are int: send in pieces below 2 GiB */
     int c = n > (size_t)INT_MAX ? INT_MAX : (int)n;
-    MPI_Request rq;
-    CHECK_MPI(MPI_Ibcast(p, c, MPI_BYTE, root, MPI_COMM_WORLD, &rq));
-    dist_wait(&rq, "broadcast");
+    CHECK_MPI(MPI_Bcast(p, c, MPI_BYTE, root, MPI_COMM_WORLD));
     p += c;
     n -= (size_t)c;
   }
+  watchdog_wait_end();
 }
 
 int dist_first_error(int local_bad, char *err, size_t cap, int *n_bad) {
@@ -80,9 +81,9 @@ int dist_first_error(int local_bad, char *err, size_t cap, int *n_bad) {
 
 void dist_gather_bytes(const void *mine, void *all, size_t n) {
   if (n > (size_t)INT_MAX) DIE("dist_gather_bytes: %zu bytes per rank, more than an MPI count holds", n);
-  MPI_Request rq;
-  CHECK_MPI(MPI_Igather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD, &rq));
-  dist_wait(&rq, "gather");
+  dist_arrive("gather");
+  CHECK_MPI(MPI_Gather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD));
+  watchdog_wait_end();
 }
 
 void dist_sum_f64(double *buf, size_t n) {

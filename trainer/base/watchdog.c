@@ -318,20 +318,21 @@ void watchdog_wait_end(void) {
   pthread_mutex_unlock(&B.mu);
 }
 
-void dist_wait(MPI_Request *rq, const char *what) {
-  int done = 0;
-  CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
-  if (done) return;
+void dist_arrive(const char *what) {
   if (what) watchdog_wait_begin(what);
-  /* Spin for the first WAIT_SPIN_S: most waits of a healthy step are shorter, and a sleep would add
-   * its length to each (measured: 2x the step time of a communication-bound tiny model with sleeps
-   * from the start). Then sleep an eighth of the time waited so far (a wait that ends mid-sleep
-   * overshoots by at most 12.5%; a nonblocking collective also advances only in a test, once per
-   * sleep), at most 1 ms while the wait is shorter than WAIT_LONG_S (ranks a little out of step),
-   * then at most 20 ms (a straggler or a stuck rank: ~50 tests a second cost nothing, and a thread
-   * that wakes each millisecond is runnable most of the time on a loaded node). */
+  MPI_Request rq;
+  CHECK_MPI(MPI_Ibarrier(MPI_COMM_WORLD, &rq));
+  dist_wait(&rq, NULL);
+}
+
+/* Completes rq: MPI_Test without sleeping for spin_s, then sleeps of an eighth of the time waited
+ * so far (a wait that ends mid-sleep overshoots by at most 12.5%), at most 1 ms while the wait is
+ * shorter than WAIT_LONG_S, then at most 20 ms (a straggler or a stuck rank: ~50 tests a second cost
+ * nothing, and a thread that wakes each millisecond is runnable most of the time on a loaded node). */
+static void wait_request(MPI_Request *rq, double spin_s) {
+  int done = 0;
   double t0 = lv_now_s(), el = 0;
-  while (!done && (el = lv_now_s() - t0) < WAIT_SPIN_S) CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
+  while (!done && (el = lv_now_s() - t0) < spin_s) CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
   while (!done) {
     double cap = el < WAIT_LONG_S ? 1e-3 : 20e-3, s = el / 8 > cap ? cap : el / 8;
     struct timespec ts = {0, (long)(s * 1e9)};
@@ -339,5 +340,16 @@ void dist_wait(MPI_Request *rq, const char *what) {
     CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
     el = lv_now_s() - t0;
   }
+}
+
+void dist_wait(MPI_Request *rq, const char *what) {
+  int done = 0;
+  CHECK_MPI(MPI_Test(rq, &done, MPI_STATUS_IGNORE));
+  if (done) return;
+  if (what) watchdog_wait_begin(what);
+  /* Spin 1 ms first: most waits of a healthy step are shorter, and a sleep would add its length to
+   * each (measured: 2x the step time of a communication-bound tiny model with sleeps from the
+   * start). */
+  wait_request(rq, WAIT_SPIN_S);
   if (what) watchdog_wait_end();
 }
