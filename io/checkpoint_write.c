@@ -18,6 +18,7 @@
 #include "trainer/base/check.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/dist_io.h"
+#include "trainer/base/watchdog.h"
 #include "trainer/base/hash.h"
 
 typedef struct {
@@ -259,6 +260,9 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   char tmp[LV_PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   hid_t fapl, fcpl;
+  /* HDF5's collectives block (and spin) inside the library: the watched collectives just above catch
+   * a rank stuck before the write; the mark lets the watchdog catch one stuck inside it. */
+  watchdog_wait_begin("HDF5 collective write");
   CHECK_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
   CHECK_H5(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL));
   /* collective metadata: one rank reads/writes it for all (no metadata read storm at scale) */
@@ -300,6 +304,7 @@ void lv_ckpt_write(const char *path, const lv_layout *lay, const float *params, 
   double t1 = MPI_Wtime();
   CHECK_H5(H5Fflush(w.file, H5F_SCOPE_GLOBAL)); /* MPI_File_sync on every rank */
   CHECK_H5(H5Fclose(w.file));
+  watchdog_wait_end();
   CHECK_H5(H5Pclose(w.dxpl));
   CHECK_H5(H5Pclose(w.gcpl));
   CHECK_H5(H5Pclose(fcpl));

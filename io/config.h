@@ -94,7 +94,7 @@ typedef struct lv_config {
     bool save_initial;
   } checkpoint;
   struct {
-    double bucket_mb;
+    double bucket_mb, timeout_s;
     int64_t zero, world_size, check_every;
     bool comm_thread;
   } dist;

@@ -103,6 +103,7 @@ static const lv_key keys[] = {
     INT(dist, world_size, "0", 0, INF, 0, "required number of ranks; 0 = any"),
     INT(dist, check_every, "100", 0, INF, 0, "replica-consistency hash every N steps; 0 = off"),
     BOOL(dist, comm_thread, "true", 0, "reduce on a communication thread, overlapped with backward; false = after backward"),
+    DBL(dist, timeout_s, "0", -1, 1e6, 0, "stall limit, s: a collective still waiting after it ends the job naming the ranks that did not arrive; 0 = auto, -1 = off"),
 
     INT(log, every, "10", 1, INF, 0, "log training metrics every N steps"),
     STR(log, metrics, "", "metrics file (JSON lines); \"\" = <run.dir>/metrics.jsonl"),

@@ -5,7 +5,8 @@
 #   slurm_requeue  warning signal -> checkpoint, requeue, resume (x2), scancel -> not requeued,
 #                  resubmit -> resume; metrics and parameters equal to an uninterrupted job
 #   slurm_sweep    submit.sh --sweep -> job array, one run dir per task; one array task requeued
-#   slurm_crash    a rank killed (SIGKILL, SIGSEGV) -> FAILED within 60 s, not requeued
+#   slurm_crash    a rank killed (SIGKILL, SIGSEGV) -> FAILED within 60 s, not requeued; a rank
+#                  stopped (SIGSTOP) -> the stall watchdog: FAILED exit 1 naming it, not requeued
 #   slurm_badinput bad config / missing data / no binary -> FAILED fast with the reason, exit 2 / 1
 #   slurm_signals  TERM with a checkpoint of seconds: scancel of an srun job, TERM to launch/run.sh
 #                  srun, scancel of an sbatch job -> exit 3, complete checkpoint, bitwise resume;

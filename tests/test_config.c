@@ -57,7 +57,7 @@ static const char *const required[] = {
     "train.nonfinite", "train.threads", "train.init_from",
     "checkpoint.every", "checkpoint.keep", "checkpoint.keep_every", "checkpoint.resume",
     "checkpoint.save_initial",
-    "dist.bucket_mb", "dist.zero", "dist.world_size", "dist.check_every", "dist.comm_thread",
+    "dist.bucket_mb", "dist.zero", "dist.world_size", "dist.check_every", "dist.comm_thread", "dist.timeout_s",
     "log.every", "log.metrics", "log.progress",
     "run.dir", "run.seed", "run.name", "run.lock_stale_s",
 };
@@ -385,7 +385,7 @@ static const char *const unusual[][2] = {
     {"checkpoint.resume", "\xc3\xa9 \xe4\xb8\xad NEL\xc2\x85 LS\xe2\x80\xa8 BOM\xef\xbb\xbf DEL\x7f bell\x07 cr\r"},
     {"checkpoint.save_initial", "false"},
     {"dist.bucket_mb", "65535.75"}, {"dist.zero", "1"}, {"dist.world_size", "4"}, {"dist.check_every", "0"},
-    {"dist.comm_thread", "false"},
+    {"dist.comm_thread", "false"}, {"dist.timeout_s", "-0.25"},
     {"log.every", "1"}, {"log.metrics", "'single' {x} [y] &a *b !t %p @q `r` - s ? t | u > v"},
     {"log.progress", "off"},
     {"run.dir", "  leading and trailing spaces  "}, {"run.seed", "9223372036854775807"}, {"run.name", "---"},

@@ -13,6 +13,7 @@
 #include "trainer/base/dist.h"
 #include "trainer/base/log.h"
 #include "trainer/jsonl.h"
+#include "trainer/base/watchdog.h"
 #include "trainer/train.h"
 
 
@@ -190,6 +191,7 @@ int64_t trainer_resume(lv_trainer *t) {
 
 void trainer_checkpoint(lv_trainer *t, int64_t step) {
   char path[LV_PATH_MAX];
+  watchdog_phase(LV_PHASE_CHECKPOINT, (long long)step);
   lv_ckpt_path(path, sizeof path, t->cfg.run.dir, step);
   lv_ckpt_meta meta = {step, t->order.samples_seen, (uint64_t)t->cfg.run.seed, t->world, (int)t->cfg.dist.zero,
                        t->restart_count, t->config_yaml, ""};

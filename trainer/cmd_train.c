@@ -12,6 +12,7 @@
 #include "trainer/commands.h"
 #include "trainer/jsonl.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/watchdog.h"
 #include "trainer/placement.h"
 #include "trainer/runlock.h"
 #include "trainer/signals.h"
@@ -137,6 +138,7 @@ static int run(int argc, char **argv, int eval) {
     lv_cli_config_free(&a.cc);
     return LV_EXIT_OK;
   }
+  watchdog_set_timeout(cfg.dist.timeout_s); /* the stall limit; start-up until here ran on the auto limit */
   lv_trainer t;
   int rc = LV_EXIT_OK;
   placement_setup(cfg.train.threads); /* threads per rank, before any OpenMP/oneDNN work; logs placement */
@@ -156,6 +158,7 @@ static int run(int argc, char **argv, int eval) {
                     strerror(errno));
     trainer_init_params(&t, a.model, "--model");
     double loss, acc, n;
+    watchdog_phase(LV_PHASE_EVAL, -1);
     trainer_evaluate(&t, &t.eval, cfg.train.eval_batches, &loss, &acc, &n, &pb);
     if (dist_is_root()) {
       if (t.eval.lm)

@@ -8,6 +8,7 @@
 
 #include "trainer/base/check.h"
 #include "trainer/base/clock.h"
+#include "trainer/base/watchdog.h"
 #include "trainer/placement.h"
 
 typedef struct {
@@ -45,6 +46,10 @@ static void reduce_bucket(reducer *r, bucket *bk) {
   size_t seg = (bk->hi - bk->lo) / (size_t)r->world, esz = bk->f64 ? sizeof(double) : sizeof(float);
   MPI_Datatype type = bk->f64 ? MPI_DOUBLE : MPI_FLOAT;
   char *base = bk->f64 ? (char *)(r->stats + bk->lo) : (char *)(r->grads + bk->lo);
+  /* A rank waiting for a slow one sleeps until all have arrived, then the blocking collectives move
+   * the data (watchdog.h: dist_arrive). Unmarked: reducer_finish marks the trainer's wait for the
+   * whole reduction. */
+  dist_arrive(NULL);
   CHECK_MPI(MPI_Reduce_scatter_block(base, r->seg_tmp, (int)seg, type, MPI_SUM, MPI_COMM_WORLD));
   memcpy(base + (size_t)r->rank * seg * esz, r->seg_tmp, esz * seg);
   if (!bk->scatter_only)
@@ -177,6 +182,7 @@ static void reduce_inline(reducer *r) {
 
 double reducer_finish(reducer *r) {
   double t0 = lv_now_s();
+  watchdog_wait_begin("gradient reduction");
   if (!r->threaded) {
     reduce_inline(r);
   } else {
@@ -185,6 +191,7 @@ double reducer_finish(reducer *r) {
     while (r->next < r->nb) pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
   }
+  watchdog_wait_end();
   r->wait_s = lv_now_s() - t0;
   double W = (double)r->world;
   r->last = (reducer_stats){r->comm_s, r->wait_s, r->bytes,
@@ -206,8 +213,10 @@ void reducer_allgather_params(reducer *r, float *params) {
   if (!r->zero || r->world == 1) return;
   for (int k = 1; k < r->nb; k++) {
     size_t seg = (r->b[k].hi - r->b[k].lo) / (size_t)r->world;
+    dist_arrive("parameter all-gather");
     CHECK_MPI(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params + r->b[k].lo, (int)seg, MPI_FLOAT,
                             MPI_COMM_WORLD));
+    watchdog_wait_end();
   }
 }
 

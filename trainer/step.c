@@ -10,6 +10,7 @@
 #include "io/model_io.h"
 #include "layers/vq.h"
 #include "trainer/base/check.h"
+#include "trainer/base/watchdog.h"
 #include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
 #include "trainer/base/hash.h"
@@ -227,6 +228,7 @@ static int train_step(lv_trainer *t, int64_t s, lv_step_result *r) {
   const lv_stat_layout *sl = &t->red.sl;
   double *stats = t->red.stats;
   double t0 = lv_now_s();
+  watchdog_phase(LV_PHASE_STEP, (long long)s);
   memset(t->red.grads, 0, sizeof(float) * t->red.grad_pad);
   memset(stats, 0, sizeof(double) * t->red.n_stat_pad);
   t->nonfinite_where[0] = 0;
@@ -414,6 +416,7 @@ static void log_step(lv_trainer *t, int64_t s, const lv_step_result *r) {
 static void run_eval(lv_trainer *t, int64_t s) {
   if (!t->eval.ds) return;
   double loss, acc, ntok;
+  watchdog_phase(LV_PHASE_EVAL, (long long)s);
   trainer_evaluate(t, &t->eval, t->cfg.train.eval_batches, &loss, &acc, &ntok, NULL);
   if (!dist_is_root()) return;
   if (t->eval.lm)
@@ -460,7 +463,10 @@ int trainer_run(lv_trainer *t) {
   lv_step_result r;
   int64_t last_saved = done;
   for (int64_t s = done + 1; s <= c->train.steps; s++) {
-    if (train_step(t, s, &r)) {
+    double t_step = lv_now_s();
+    int bad = train_step(t, s, &r);
+    watchdog_note_step(lv_now_s() - t_step); /* the automatic stall limit follows the slowest step */
+    if (bad) {
       /* Every rank sees the same reduced loss and gradient, so all take the same branch; the
        * place is where this rank saw it first (its own micro-batches, or the reduced gradient). */
       if (c->train.nonfinite == LV_NONFINITE_SKIP) {
