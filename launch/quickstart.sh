@@ -12,6 +12,7 @@ if [ ! -f data/fmnist.h5 ]; then
   ./build/longvq data fashion-mnist --out data/fmnist.h5
 fi
 ./build/longvq inspect data/fmnist.h5
-# 2 ranks x 1 OpenMP thread each (one rank per core).
-mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 \
+# 2 ranks x 1 OpenMP thread each (one rank per core). launch/run.sh: Ctrl-C or TERM checkpoints and
+# exits 3 (resume: ./launch/quickstart.sh checkpoint.resume=auto); a second Ctrl-C stops at once.
+./launch/run.sh mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 \
   ./build/longvq train configs/quickstart.yaml "$@"
