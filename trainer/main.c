@@ -13,6 +13,7 @@ const lv_command lv_commands[] = {
     {"train", cmd_train, "train a model from a YAML config (key=value overrides)"},
     {"eval", cmd_eval, "evaluate a saved model on a split"},
     {"bench", cmd_bench, "speed and memory of a config's model's training step here (docs/performance.md)"},
+    {"profile", cmd_profile, "what one training step is made of here, as JSON for projections (docs/scaling.md)"},
     {NULL, NULL, NULL},
 };
 
