@@ -210,8 +210,14 @@ static void write_json(FILE *f, const lv_config *c, const lv_cli_config *cc, con
   const size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
   fprintf(f, "{\n  \"format\": \"longvq-profile/1\",\n  \"config\": \"%s\",\n  \"overrides\": [", cc->config);
   for (int i = 0; i < cc->n_over; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", cc->over[i]);
-  fprintf(f, "],\n  \"host\": \"%s\",\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"threads\": %d,\n", host, date,
-          LONGVQ_GIT, r->threads);
+  double load = -1; /* the machine's 1-minute load average when done: well above the threads, the times are contended */
+  FILE *la = fopen("/proc/loadavg", "r");
+  if (la) {
+    if (fscanf(la, "%lf", &load) != 1) load = -1;
+    fclose(la);
+  }
+  fprintf(f, "],\n  \"host\": \"%s\",\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"threads\": %d,\n  \"load_avg\": %.2f,\n",
+          host, date, LONGVQ_GIT, r->threads, load);
   fprintf(f, "  \"model\": {\"mode\": \"%s\", \"d_model\": %lld, \"n_layers\": %lld, \"params\": %zu, "
              "\"flops_per_micro_batch\": %.6g},\n",
           d->decoder ? "decoder" : "encoder", (long long)d->D, (long long)d->n_layers, np, r->fl.model);

@@ -181,7 +181,7 @@ static void ready(int partner, long long kind, long long lo) {
 
 static void compute_actor(const plan *p, reduction *r, int partner, int rank) {
   for (int s = 1; s <= p->steps; s++) {
-    MPI_Barrier(r->comm);
+    if (r->W > 1) MPI_Barrier(r->comm); /* (SMPI 3.32 aborts on some collectives over a communicator of one) */
     double t0 = MPI_Wtime();
     for (int k = 0; k < p->n_micro; k++) {
       compute(p->data_s / p->n_micro);
@@ -215,8 +215,8 @@ static void compute_actor(const plan *p, reduction *r, int partner, int rank) {
     for (int k = 1; p->zero && r->W > 1 && k < r->nb; k++) allgather_params(r, &r->b[k]);
     compute(p->codebook_s);
     double t3 = MPI_Wtime();
-    double step = t3 - t0, slowest = 0;
-    MPI_Reduce(&step, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, r->comm);
+    double step = t3 - t0, slowest = step;
+    if (r->W > 1) MPI_Reduce(&step, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, r->comm);
     if (rank == 0)
       printf("{\"step\": %d, \"ranks\": %d, \"step_s\": %.9f, \"slowest_step_s\": %.9f, \"compute_s\": %.9f, "
              "\"comm_s\": %.9f, \"exposed_comm_s\": %.9f, \"data_s\": %.9f, \"optimizer_s\": %.9f, "
