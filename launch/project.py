@@ -27,7 +27,9 @@ platform, hostfile and output. docs/scaling.md#projections explains the model an
   --loopback-gbs G, --loopback-lat-us L   memory-copy bandwidth (GB/s) and latency (us) of a node's
                        loopback (intra-node messages; default 10 GB/s, 1 us); --network machine uses them
                        as the machine itself
-  --ring-sample K      simulate K steps of each ring beyond 64 ranks, hold the rest (default 8; 0 = all)
+  --link-gbps X, --link-lat-us L   override the network's link bandwidth (Gb/s) and per-hop latency (us)
+  --ring-sample K      simulate K steps of each ring beyond --ring-full-upto ranks (default 64), hold the
+                       rest for as long (default 8; 0 = all; see launch/sim/skeleton.c)
   --collectives C      ring (default) or mpi (SMPI's own MPI_Reduce_scatter_block/MPI_Allgather)
   --timeout S          per point (default 1800)
 
@@ -47,6 +49,9 @@ NETWORKS = {
     # per-link bandwidth, per-link latency, fat tree (levels;down;up;parallel): 32 x 32 = 1024 nodes
     "ib100": ("100Gbps", "0.5us", "2;32,32;1,32;1,1", "InfiniBand-HDR-like: 100 Gb/s links, 0.5 us per hop, full-bisection fat tree"),
     "eth25": ("25Gbps", "5us", "2;32,32;1,8;1,1", "Ethernet: 25 Gb/s links, 5 us per hop, 4:1 oversubscribed fat tree (8 uplinks per 32 nodes)"),
+    # no switch hierarchy: every route is the sender's link up and the receiver's link down (the
+    # textbook alpha-beta setting: alpha = 2 x link latency, beta = the link bandwidth)
+    "flat": ("100Gbps", "0.5us", None, "flat: one 100 Gb/s, 0.5 us link per node, no contention"),
 }
 SMPI_CFG = ["--cfg=smpi/privatization:no", "--cfg=smpi/simulate-computation:no", "--cfg=network/model:CM02",
             "--cfg=smpi/shared-malloc:local", "--cfg=smpi/coll-selector:ompi", "--log=root.thres:warning"]
@@ -61,10 +66,10 @@ def parse(argv):
     o = {"network": "ib100", "mode": "weak", "nodes": "1 2 4 8 16 32 64 128 256 512 1024", "ranks_per_node": 1,
          "cores_per_node": None, "thread_eff": 0.88, "bucket_mb": None, "micro_batches": None, "global_batch": None,
          "zero": None, "compute_scale": 1.0, "data_s": 0.0, "loopback_gbs": 10.0, "loopback_lat_us": 1.0,
-         "ring_sample": 8, "collectives": "ring", "timeout": 1800, "out": None, "profile": None}
+         "ring_sample": 8, "ring_full_upto": 64, "collectives": "ring", "link_gbps": None, "link_lat_us": None, "timeout": 1800, "out": None, "profile": None}
     types = {"ranks_per_node": int, "cores_per_node": int, "thread_eff": float, "bucket_mb": float,
              "micro_batches": int, "global_batch": int, "zero": int, "compute_scale": float, "data_s": float,
-             "loopback_gbs": float, "loopback_lat_us": float, "ring_sample": int, "timeout": float}
+             "loopback_gbs": float, "loopback_lat_us": float, "link_gbps": float, "link_lat_us": float, "ring_sample": int, "ring_full_upto": int, "timeout": float}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -90,7 +95,7 @@ def parse(argv):
     if not o["profile"] or not o["out"]:
         die("usage: project.py PROFILE.json --out DIR [options] (--help)")
     if o["network"] not in NETWORKS and o["network"] != "machine":
-        die(f"--network {o['network']}: must be ib100, eth25 or machine")
+        die(f"--network {o['network']}: must be ib100, eth25, flat or machine")
     if o["mode"] not in ("weak", "strong") or o["collectives"] not in ("ring", "mpi"):
         die("--mode must be weak or strong, --collectives ring or mpi")
     try:
@@ -112,8 +117,11 @@ def platform(o, path):
                 f'lat="{o["loopback_lat_us"]}us" {lb}/>')
     else:
         bw, lat, topo, _ = NETWORKS[o["network"]]
+        bw = f"{o['link_gbps']}Gbps" if o["link_gbps"] is not None else bw
+        lat = f"{o['link_lat_us']}us" if o["link_lat_us"] is not None else lat
+        tree = f'topology="FAT_TREE" topo_parameters="{topo}" ' if topo else ""
         body = (f'  <cluster id="c" prefix="node-" suffix="" radical="0-1023" speed="1Gf" core="{C}" bw="{bw}" lat="{lat}" '
-                f'topology="FAT_TREE" topo_parameters="{topo}" sharing_policy="SPLITDUPLEX" {lb}/>')
+                f'{tree}sharing_policy="SPLITDUPLEX" {lb}/>')
     with open(path, "w") as f:
         f.write("<?xml version='1.0'?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
                 f"<platform version=\"4.1\">\n  <!-- {R} trainer ranks per node: a compute and a communication actor each -->\n"
@@ -154,7 +162,7 @@ def plan_for(o, prof, nodes):
              f"codebook_s {tm['codebook_s'] * f:.9f}", f"n_grad {red['n_grad']}", f"n_stat_base {red['n_stat_base']}",
              f"n_stat_per_rank {red['n_stat_per_rank']}", f"bucket_floats {int(bucket_mb * 1048576 / 4)}",
              f"zero {zero}", f"comm_thread {red['comm_thread']}", f"collectives {o['collectives']}",
-             f"ring_sample {o['ring_sample'] if W > 64 else 0}"]
+             f"ring_sample {o['ring_sample'] if W > o['ring_full_upto'] else 0}"]
     lines += [f"event {e['t_s'] * f * scale:.9f} {e['lo']}" for e in ev]
     facts = {"W": W, "threads": T, "seqs": seqs, "n_micro": n_micro, "tokens": seqs * b["seq_len"] * W,
              "flops": prof["model"]["flops_per_micro_batch"] / mb * seqs * W}
@@ -181,7 +189,11 @@ def run_point(o, prof, nodes, skeleton, smpirun):
     with open(os.path.join(d, "hostfile"), "w") as f:
         for n in range(nodes):
             f.write(f"node-{n}\n" * (2 * R))
-    cmd = [smpirun, "-np", str(2 * nodes * R), "-platform", "platform.xml", "-hostfile", "hostfile"] + SMPI_CFG + \
+    # SimGrid's cross-traffic models TCP's acknowledgements (a small reverse flow on every transfer,
+    # about 5% of a full-duplex ring's bandwidth): on for TCP over Ethernet, off for InfiniBand, the
+    # flat alpha-beta network and the machine's memory copies.
+    xt = ["--cfg=network/crosstraffic:" + ("1" if o["network"] == "eth25" else "0")]
+    cmd = [smpirun, "-np", str(2 * nodes * R), "-platform", "platform.xml", "-hostfile", "hostfile"] + SMPI_CFG + xt + \
           [skeleton, "plan.txt"]
     t0 = time.time()
     try:

@@ -114,12 +114,14 @@ static void ring(reduction *r, int seg, MPI_Datatype t) {
     if (s == 0) t1 = MPI_Wtime(); /* the first step also absorbs the ranks' skew: not sampled */
   }
   /* Sampled ring (plan `ring_sample K`): every step of a ring sends the same pattern (each rank to
-   * its right neighbour), so the steps after the first K last as long as simulated steps 2..K; the
+   * its right neighbour), so the steps after the first K last as long as simulated steps 2..K (the
+   * slowest rank's mean); the
    * actor waits that long without using its host's CPU. Checked against the full ring in
    * tests/sim.sh and docs/scaling.md. */
-  if (k < n) { /* the ranks' fastest step, agreed (each rank's own would feed the skew back, growing) */
+  if (k < n) { /* the ring goes at its slowest rank's pace; one figure agreed by all (each rank's own
+               * would feed the skew back into the next bucket, growing) */
     double t2 = MPI_Wtime(), dt = (t2 - t1) / (k - 1);
-    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MIN, r->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, r->comm);
     double rest = dt * (n - k) - (MPI_Wtime() - t2); /* the agreement's own time counts */
     if (rest > 0) sg_actor_sleep_for(rest);
   }
