@@ -30,3 +30,4 @@ for net in eth25 ib100; do
   run big-micro4-$net "$big" --compute-scale "$bigs" --network $net --nodes "$some" --micro-batches 4
   run big-rpn2-$net "$big" --compute-scale "$bigs" --network $net --nodes "64 512" --ranks-per-node 2 --cores-per-node 2
 done
+/usr/bin/python3 "$here/sim/summary.py" "$out" > /dev/null
