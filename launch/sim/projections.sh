@@ -20,14 +20,24 @@ for net in ib100 eth25; do  # strong: global batch 16384 (quickstart), 1024 (100
   run qs-strong-$net "$qs" --compute-scale "$qss" --network $net --mode strong --global-batch 16384 --nodes "$all"
   run big-strong-$net "$big" --compute-scale "$bigs" --network $net --mode strong --global-batch 1024 --nodes "$all"
 done
-# settings that recover efficiency (weak), at 64, 512, 1024 nodes
-some="64 512 1024"
-for net in eth25 ib100; do
-  run qs-bucket0.05-$net "$qs" --compute-scale "$qss" --network $net --nodes "$some" --bucket-mb 0.05
-  run qs-micro4-$net "$qs" --compute-scale "$qss" --network $net --nodes "$some" --micro-batches 4
-  run big-bucket100-$net "$big" --compute-scale "$bigs" --network $net --nodes "$some" --bucket-mb 100
-  run big-bucket6-$net "$big" --compute-scale "$bigs" --network $net --nodes "$some" --bucket-mb 6
-  run big-micro4-$net "$big" --compute-scale "$bigs" --network $net --nodes "$some" --micro-batches 4
-  run big-rpn2-$net "$big" --compute-scale "$bigs" --network $net --nodes "64 512" --ranks-per-node 2 --cores-per-node 2
+# settings that recover efficiency (weak; docs/scaling.md section 6)
+q=("$qs" --compute-scale "$qss" --network eth25 --nodes "64 512 1024")
+run qs-bucket0.05-eth25 "${q[@]}" --bucket-mb 0.05
+run qs-micro4-eth25 "${q[@]}" --micro-batches 4
+run qs-mpicoll-eth25 "$qs" --compute-scale "$qss" --network eth25 --nodes "64 512" --collectives mpi
+b=("$big" --compute-scale "$bigs" --network eth25 --nodes "64 512")  # 2-core nodes
+run big-bucket100-eth25 "${b[@]}" --bucket-mb 100
+run big-bucket6-eth25 "${b[@]}" --bucket-mb 6
+run big-micro4-eth25 "${b[@]}" --micro-batches 4
+run big-zero-eth25 "${b[@]}" --zero 1
+run big-rpn2-eth25 "${b[@]}" --ranks-per-node 2 --cores-per-node 2
+c=("$big" --compute-scale "$bigs" --cores-per-node 64)               # 64-core nodes: communication dominates
+run big64c-weak-eth25 "${c[@]}" --network eth25 --nodes "1 64 256"
+run big64c-weak-ib100 "${c[@]}" --network ib100 --nodes "1 64 256"
+for s in "micro4:--micro-batches 4" "bucket100:--bucket-mb 100" "bucket6:--bucket-mb 6" "zero:--zero 1" \
+         "micro4-bucket100:--micro-batches 4 --bucket-mb 100" "micro16-bucket100:--micro-batches 16 --bucket-mb 100"; do
+  # shellcheck disable=SC2086
+  run big64c-${s%%:*}-eth25 "${c[@]}" --network eth25 --nodes "64 256" ${s#*:}
 done
+run big64c-rpn4-eth25 "${c[@]}" --network eth25 --nodes 64 --ranks-per-node 4
 /usr/bin/python3 "$here/sim/summary.py" "$out" > /dev/null
