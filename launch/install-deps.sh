@@ -9,6 +9,8 @@ PKGS=(build-essential cmake pkg-config git
       libyaml-dev
       dataset-fashion-mnist python3-h5py python3-numpy python3-matplotlib
       slurm-wlm munge)
+# --sim: SimGrid's SMPI (smpicc, smpirun) for the projections (cmake -DLONGVQ_SIM=ON, docs/scaling.md#projections)
+[ "${1:-}" = "--sim" ] && PKGS+=(libsimgrid-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,8 +25,8 @@ int main(int argc, char **argv) {
   const int W = dist_size();
   const double bus = W > 1 ? 2.0 * (W - 1) / W : 1.0;
   if (dist_is_root())
-    printf("ranks %d, bucket %.1f MiB, %d iterations\n%10s | %-30s | %-30s\n", W, bucket_mb, iters, "MiB",
-           "MPI_Allreduce  algbw / busbw GB/s", "bucketed path  algbw / busbw GB/s");
+    printf("ranks %d, bucket %.1f MiB, %d iterations\n%10s | %-30s | %-30s | %s\n", W, bucket_mb, iters, "MiB",
+           "MPI_Allreduce  algbw / busbw GB/s", "bucketed path  algbw / busbw GB/s", "bucketed us");
   for (int si = 0; si < nsz; si++) {
     size_t n = (size_t)(sizes[si] * 1048576.0 / 4.0);
     size_t nbuf = reducer_grad_floats(n, W);
@@ -60,8 +60,8 @@ int main(int argc, char **argv) {
     double worst[2] = {tp, tb};
     dist_max_f64(worst, 2);
     if (dist_is_root())
-      printf("%10.1f | %12.2f / %-15.2f | %12.2f / %-15.2f\n", sizes[si], bytes / worst[0] * 1e-9,
-             bytes / worst[0] * 1e-9 * bus, bytes / worst[1] * 1e-9, bytes / worst[1] * 1e-9 * bus);
+      printf("%10.4f | %12.2f / %-15.2f | %12.2f / %-15.2f | %.1f\n", sizes[si], bytes / worst[0] * 1e-9,
+             bytes / worst[0] * 1e-9 * bus, bytes / worst[1] * 1e-9, bytes / worst[1] * 1e-9 * bus, worst[1] * 1e6);
     free(buf);
   }
   dist_finalize();

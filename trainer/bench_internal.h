@@ -17,6 +17,10 @@
 #include "layers/params.h"
 
 #define BENCH_MAX_LENGTHS 16
+/* V and K come from the dataset in `train`; bench and profile have none: model.vocab_size /
+ * model.n_classes when set, else these (a byte-level vocabulary; the classes of Fashion-MNIST and ListOps). */
+#define BENCH_VOCAB 256
+#define BENCH_CLASSES 10
 
 typedef struct {
   lv_config cfg;              /* CONFIG + key=value: the model (model.*), run.seed, the update's settings */
@@ -56,6 +60,15 @@ typedef struct {
 
 /* Bytes of the memory plan's total with 2 AdamW moments (lv_model_plan_total). */
 double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L);
+
+/* A random batch (B, L): tokens uniform in [0, V), no padding; decoder targets are the next tokens of
+ * a random stream, encoder labels uniform in [0, K). Also `longvq profile`'s batch. */
+typedef struct {
+  int32_t *tokens, *targets, *labels;
+  uint8_t *mask, *tmask;
+} bench_batch;
+void bench_make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, uint64_t seed);
+void bench_free_batch(bench_batch *bb);
 
 /* Child-side measurements (each in its own process). */
 void bench_run_probe(const bench_opts *o, bench_probe *r);

@@ -101,12 +101,7 @@ void bench_run_probe(const bench_opts *o, bench_probe *r) {
 
 /* Random batch: tokens uniform in [0, V), no padding; decoder targets are the next tokens of a random
  * stream, encoder labels uniform in [0, K). */
-typedef struct {
-  int32_t *tokens, *targets, *labels;
-  uint8_t *mask, *tmask;
-} bench_batch;
-
-static void make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, uint64_t seed) {
+void bench_make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, uint64_t seed) {
   const size_t BT = (size_t)(B * L);
   bb->tokens = calloc(BT, sizeof(int32_t));
   bb->targets = calloc(BT, sizeof(int32_t));
@@ -131,7 +126,7 @@ static void make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, 
   memset(bb->tmask, 1, BT);
 }
 
-static void free_batch(bench_batch *bb) {
+void bench_free_batch(bench_batch *bb) {
   free(bb->tokens);
   free(bb->targets);
   free(bb->labels);
@@ -169,7 +164,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   lv_model_set_codebooks(m, state);
   r->fl = lv_model_count_flops(m);
   bench_batch bb;
-  make_batch(&bb, d, B, L, seed);
+  bench_make_batch(&bb, d, B, L, seed);
   lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,
                 d->decoder ? NULL : bb.labels, 0};
   lv_fwd_opts fo = {1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
@@ -213,7 +208,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   r->rss_end = bench_proc_bytes("VmRSS:");
   r->hwm = bench_proc_bytes("VmHWM:");
   lv_model_free(m);
-  free_batch(&bb);
+  bench_free_batch(&bb);
   free(params);
   free(state);
   free(m1);

@@ -23,11 +23,6 @@
 #include "trainer/base/dist.h"
 #include "trainer/train.h"
 
-/* V and K come from the dataset in `train`; bench has none: model.vocab_size / model.n_classes when
- * set, else these (a byte-level vocabulary; the classes of Fashion-MNIST and ListOps). */
-#define BENCH_VOCAB 256
-#define BENCH_CLASSES 10
-
 static void usage(FILE *f) {
   fprintf(f,
           "usage: longvq bench CONFIG [key=value ...] [--mode encoder|decoder|both] [--tokens N]\n"

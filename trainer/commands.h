@@ -21,6 +21,7 @@ int cmd_train(int argc, char **argv);   /* trainer/cmd_train.c */
 int cmd_eval(int argc, char **argv);    /* trainer/cmd_train.c */
 int cmd_bench(int argc, char **argv);   /* trainer/cmd_bench.c */
 int cmd_generate(int argc, char **argv); /* trainer/cmd_generate.c */
+int cmd_profile(int argc, char **argv); /* trainer/cmd_profile.c */
 
 /* The command table main() dispatches on; NULL-terminated. */
 extern const lv_command lv_commands[];

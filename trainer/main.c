@@ -14,6 +14,7 @@ const lv_command lv_commands[] = {
     {"eval", cmd_eval, "evaluate a saved model on a split"},
     {"generate", cmd_generate, "sample text from a decoder model, token by token in constant memory"},
     {"bench", cmd_bench, "speed and memory of a config's model's training step here (docs/performance.md)"},
+    {"profile", cmd_profile, "what one training step is made of here, as JSON for projections (docs/scaling.md)"},
     {NULL, NULL, NULL},
 };
 

@@ -37,10 +37,6 @@ struct reducer {
   reducer_stats last;
 };
 
-size_t reducer_grad_floats(size_t n_grad, int world) { return lv_round_up(n_grad, (size_t)world * 16); }
-
-size_t reducer_stat_doubles(size_t n_stat, int world) { return lv_round_up(n_stat, (size_t)world * 16); }
-
 static void reduce_bucket(reducer *r, bucket *bk) {
   if (r->world == 1) return;
   size_t seg = (bk->hi - bk->lo) / (size_t)r->world, esz = bk->f64 ? sizeof(double) : sizeof(float);
@@ -96,25 +92,21 @@ reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_sta
   r->stats = stats;
   r->zero = zero;
   r->threaded = threaded;
-  size_t unit = (size_t)r->world * 16;
   r->grad_pad = reducer_grad_floats(n_grad, r->world);
-  size_t stat_hi = reducer_stat_doubles(n_stat, r->world);
-  size_t bf = lv_round_up(bucket_floats < unit ? unit : bucket_floats, unit);
-  int ng = (int)((r->grad_pad + bf - 1) / bf);
-  r->nb = ng + 1;
-  r->n_grad_buckets = ng;
+  r->nb = reducer_layout(n_grad, n_stat, bucket_floats, r->world, zero, NULL, 0);
+  r->n_grad_buckets = r->nb - 1;
+  reducer_span *sp = calloc((size_t)r->nb, sizeof *sp);
   r->b = calloc((size_t)r->nb, sizeof(bucket));
+  CHECK_ALLOC(sp);
   CHECK_ALLOC(r->b);
-  /* bucket 0: statistics (ready first); then gradients from the end of the buffer down */
-  r->b[0] = (bucket){0, stat_hi, 1, 0, 0, 0};
-  size_t hi = r->grad_pad, max_bytes = sizeof(double) * stat_hi / (size_t)r->world;
-  for (int k = 1; k <= ng; k++) {
-    size_t lo = hi > bf ? hi - bf : 0;
-    lo = lo / unit * unit;
-    r->b[k] = (bucket){lo, hi, 0, zero, 0, 0};
-    if (sizeof(float) * (hi - lo) / (size_t)r->world > max_bytes) max_bytes = sizeof(float) * (hi - lo) / (size_t)r->world;
-    hi = lo;
+  reducer_layout(n_grad, n_stat, bucket_floats, r->world, zero, sp, r->nb);
+  size_t max_bytes = 0;
+  for (int k = 0; k < r->nb; k++) {
+    r->b[k] = (bucket){sp[k].lo, sp[k].hi, sp[k].f64, sp[k].scatter_only, 0, 0};
+    size_t seg_bytes = (sp[k].f64 ? sizeof(double) : sizeof(float)) * (sp[k].hi - sp[k].lo) / (size_t)r->world;
+    if (seg_bytes > max_bytes) max_bytes = seg_bytes;
   }
+  free(sp);
   r->seg_tmp = calloc(max_bytes ? max_bytes : 1, 1);
   CHECK_ALLOC(r->seg_tmp);
   pthread_mutex_init(&r->mu, NULL);

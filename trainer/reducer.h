@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "trainer/base/range.h"
+#include "trainer/reducer_layout.h" /* the bucket layout, pure (also reducer_grad_floats, reducer_stat_doubles) */
 
 typedef struct reducer reducer;
 
@@ -31,10 +32,6 @@ typedef struct reducer reducer;
  * the calling thread, after backward (nothing overlaps: all communication is exposed). */
 reducer *reducer_create(float *grads, size_t n_grad, double *stats, size_t n_stat, size_t bucket_floats, int zero,
                         int threaded);
-/* Floats the gradient buffer must have (padded to world*16). Pure. */
-size_t reducer_grad_floats(size_t n_grad, int world);
-/* Doubles the statistics buffer must have (padded to world*16). Pure. */
-size_t reducer_stat_doubles(size_t n_stat, int world);
 void reducer_free(reducer *r);
 
 /* Local. Starts a step's reduction: nothing is ready yet. */
