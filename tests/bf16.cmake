@@ -2,3 +2,4 @@
 # conversion bits against oneDNN, every product shape and the layers against f32 within bounds
 # derived from bf16's 8-bit significand, the whole model's loss and gradient on a fixed batch.
 lv_unit_test(test_bf16)
+lv_unit_test(test_bf16_model)
