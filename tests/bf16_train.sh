@@ -78,5 +78,15 @@ done
 ONEDNN_MAX_CPU_ISA=AVX512_CORE $MPI -x ONEDNN_MAX_CPU_ISA -np 1 "$LONGVQ" train $CFG run.dir=noisa32 model.precision=f32 train.steps=2 > noisa32.log 2>&1
 check "ISA capped: f32 still trains" '[ $? -eq 0 ]'
 
+# 5. `longvq bench` takes the precision: a bf16 matmul probe, MFU against it, the operand buffer
+B="$SRC/configs/tiny.yaml model.chunk_size=32 model.vocab_size=32 model.n_classes=3 model.precision=bf16"
+BO="--quick --mode both --tokens 256 --lengths 64,256 --steps 1 --probe 256"
+"$LONGVQ" bench $B $BO > bench.log 2>&1
+check "bench bf16: probes, operand buffer, MFU against both probes" '[ $? -eq 0 ] && grep -q "precision bf16" bench.log \
+  && grep -Eq "oneDNN bf16 matmul .*256\^3 best [0-9.]+ GFLOP/s" bench.log && grep -q "bf16 operand buffer" bench.log \
+  && [ $(grep -Ec "^(encoder|decoder) +(64|256) .*[0-9.]+% +[0-9.]+%$" bench.log) -eq 4 ]'
+ONEDNN_MAX_CPU_ISA=AVX512_CORE "$LONGVQ" bench $B $BO > bench2.log 2>&1
+check "bench bf16 without native bf16: exit 2 naming it" '[ $? -eq 2 ] && grep -q "AVX512_BF16.*at AVX512_CORE" bench2.log'
+
 echo "bf16_train: $fail failed"
 exit $fail
