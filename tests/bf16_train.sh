@@ -30,6 +30,14 @@ print(f"{len(names)} f32 tensors bitwise identical")
 PY
 }
 
+# A CPU without native bf16 (CI runners may be one): only the refusal can be tested there.
+"$LONGVQ" train $CFG run.dir=probe train.steps=1 > probe.log 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "which this CPU lacks" probe.log; then
+  check "no native bf16 here: refused at start-up, naming the missing instructions" '! grep -q "^step" probe.log'
+  echo "bf16_train: this CPU has no native bf16; only the refusal was tested. $fail failed"
+  exit $fail
+fi
+
 # 1. rank counts
 train_np np1 1;  check "bf16: 1 rank runs" '[ $? -eq 0 ] && grep -q "precision bf16" np1.log'
 train_np np2 2;  check "bf16: 2 ranks run, replicas bitwise identical every step" '[ $? -eq 0 ]'
