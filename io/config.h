@@ -52,6 +52,7 @@
 typedef enum { LV_SCHEDULE_LINEAR = 0, LV_SCHEDULE_COSINE = 1 } lv_schedule;
 typedef enum { LV_NONFINITE_STOP = 0, LV_NONFINITE_SKIP = 1 } lv_nonfinite;
 typedef enum { LV_PROGRESS_AUTO = 0, LV_PROGRESS_ON = 1, LV_PROGRESS_OFF = 2 } lv_progress;
+typedef enum { LV_PRECISION_F32 = 0, LV_PRECISION_BF16 = 1 } lv_precision;
 
 /* Defaults, ranges and meanings are in the key table (lv_config_help, docs/config.md). */
 typedef struct lv_config {
@@ -67,6 +68,7 @@ typedef struct lv_config {
     double commit_weight, codebook_decay;
     bool far_attention;
     int64_t vocab_size, n_classes; /* 0 = from the dataset */
+    lv_precision precision;       /* of the matmul-shaped products (docs/performance.md, "bf16") */
   } model;
   struct {
     char train[LV_CONFIG_PATH_MAX], val[LV_CONFIG_PATH_MAX], test[LV_CONFIG_PATH_MAX];

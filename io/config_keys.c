@@ -20,13 +20,14 @@
 /* Enum fields are written through an int pointer; make sure that is their size. */
 _Static_assert(sizeof(lv_mode) == sizeof(int) && sizeof(norm_kind) == sizeof(int) &&
                sizeof(lv_schedule) == sizeof(int) && sizeof(lv_nonfinite) == sizeof(int) &&
-               sizeof(lv_progress) == sizeof(int), "enum keys are stored as int");
+               sizeof(lv_progress) == sizeof(int) && sizeof(lv_precision) == sizeof(int), "enum keys are stored as int");
 
 static const char *const mode_names[] = {"encoder", "decoder", NULL};
 static const char *const norm_names[] = {"layernorm", "rmsnorm", "scalenorm", NULL};
 static const char *const schedule_names[] = {"linear", "cosine", NULL};
 static const char *const nonfinite_names[] = {"stop", "skip", NULL};
 static const char *const progress_names[] = {"auto", "on", "off", NULL};
+static const char *const precision_names[] = {"f32", "bf16", NULL};
 
 #define INF INFINITY
 #define FIELD(sec, f, t) .name = #sec "." #f, .type = (t), .offset = offsetof(lv_config, sec.f), \
@@ -64,6 +65,7 @@ static const lv_key keys[] = {
     BOOL(model, far_attention, "true", 0, "attend to far tokens via the codebook (false: ablation)"),
     INT(model, vocab_size, "0", 0, LV_MAX_VOCAB, SHAPE, "vocabulary size V; 0 = from the dataset"),
     INT(model, n_classes, "0", 0, LV_MAX_CLASSES, SHAPE, "encoder classes K; 0 = from the dataset"),
+    ENUM(model, precision, precision_names, 0, "matmul inputs: f32, or bf16 (f32 accumulation and outputs; weights, optimizer, checkpoints stay f32; needs AVX512_BF16 or AMX)"),
 
     STR(data, train, "", "training set: HDF5 file, or glob of shards"),
     STR(data, val, "", "validation set (file or glob); \"\" = none"),

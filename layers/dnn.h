@@ -8,13 +8,42 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <stdint.h>
 
+/* Precision of the matmul-shaped products (model.precision). MM_PREC_BF16: A and B are rounded to
+ * bfloat16 (round to nearest even, bf16_from_f32), multiplied by oneDNN's bf16 kernels with f32
+ * accumulation, and C, bias, the sum post-op and the activation stay f32. The f32 callers do not
+ * change: the plan converts its operands into the context's workspace at every execution. */
+typedef enum { MM_PREC_F32 = 0, MM_PREC_BF16 = 1 } mm_prec;
+
+/* bf16 operand workspace shared by every plan of a context: sized at plan creation (the largest A + B
+ * of its bf16 plans), used by one mm_exec at a time (each waits for its matmul to finish). */
+typedef struct {
+  uint16_t *buf;
+  size_t elems;
+} dnn_ws;
+
 typedef struct {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
+  mm_prec prec; /* precision of the plans created from now on (dnn_ctx_set_precision) */
+  dnn_ws *ws;   /* behind a pointer: plans grow it through a const context */
 } dnn_ctx;
 
-void dnn_ctx_init(dnn_ctx *ctx);
+void dnn_ctx_init(dnn_ctx *ctx); /* f32 */
 void dnn_ctx_free(dnn_ctx *ctx);
+/* Plans created after this call use `prec` (those created before keep theirs). */
+void dnn_ctx_set_precision(dnn_ctx *ctx, mm_prec prec);
+/* Bytes of the bf16 operand workspace (0 for an f32 context). */
+size_t dnn_ctx_ws_bytes(const dnn_ctx *ctx);
+/* 1 if oneDNN may use native bf16 instructions here (AVX512_BF16 or AMX; respects ONEDNN_MAX_CPU_ISA);
+ * else 0 with the ISA oneDNN runs at in isa[cap]. */
+int dnn_cpu_has_bf16(char *isa, size_t cap);
+
+/* dst[i] = x[i] rounded to bfloat16 as oneDNN rounds (its cvt_float_to_bfloat16 and the AVX512_BF16
+ * vcvtneps2bf16 instruction): round to nearest even; subnormals to a signed zero; a NaN stays a quiet
+ * NaN; overflow goes to Inf. The one definition of the conversion. */
+void bf16_from_f32(uint16_t *dst, const float *x, size_t n);
+/* The float a bf16 value stands for (exact). */
+float f32_from_bf16(uint16_t h);
 
 /* Activations fused into a matmul as a post-op (forward only). */
 typedef enum { MM_ACT_NONE = 0, MM_ACT_SILU, MM_ACT_SIGMOID, MM_ACT_GELU_ERF } mm_act;
@@ -35,16 +64,20 @@ typedef struct {
   int64_t batch_stride_a, batch_stride_b, batch_stride_c;
   int accumulate, bias;
   mm_act act;
+  int f32_only;  /* 1: f32 even in a bf16 context (the VQ distances whose argmin picks the codes) */
 } mm_desc;
 
 typedef struct {
   mm_desc d;
   dnnl_primitive_t prim;
   dnnl_memory_t a, b, c, bias;
+  int bf16;        /* operands converted to bf16 at execution */
+  size_t a_elems;  /* bf16 elements of the converted A (the workspace holds A then B) */
 } mm_plan;
 
 void mm_plan_init(mm_plan *p, const dnn_ctx *ctx, mm_desc d);
-/* Runs the plan on these pointers (bias may be NULL when the plan has none); waits for completion. */
+/* Runs the plan on these pointers (bias may be NULL when the plan has none); waits for completion.
+ * The pointers are f32 in both precisions: a bf16 plan first converts A and B into the workspace. */
 void mm_exec(const mm_plan *p, const dnn_ctx *ctx, float *C, const float *A, const float *B, const float *bias);
 void mm_plan_free(mm_plan *p);
 /* FLOPs of one execution (2 * batch * M * N * K). */

@@ -14,8 +14,9 @@ void vq_plan_init(vq_plan *p, const dnn_ctx *ctx, int64_t BT, int64_t Z, int64_t
   p->BT = BT;
   p->Z = Z;
   p->S = S;
-  /* dots (BT, S) = k (BT, Z) @ Cb^T: Cb stored (S, Z), trans_b. */
-  mm_plan_init(&p->dots, ctx, (mm_desc){.batch = 1, .M = BT, .N = S, .K = Z, .trans_b = 1});
+  /* dots (BT, S) = k (BT, Z) @ Cb^T: Cb stored (S, Z), trans_b. f32 in every precision: the argmin
+   * over these distances picks the codes (docs/layers.md, "Precision"). */
+  mm_plan_init(&p->dots, ctx, (mm_desc){.batch = 1, .M = BT, .N = S, .K = Z, .trans_b = 1, .f32_only = 1});
 }
 
 void vq_plan_free(vq_plan *p) { mm_plan_free(&p->dots); }

@@ -34,13 +34,16 @@ typedef struct {
   int quick;
 } bench_opts;
 
-/* The oneDNN f32 matmul rate of this machine (child process). */
+/* The oneDNN f32 and bf16 matmul rates of this machine (child process). */
 typedef struct {
   int threads;
   int64_t n;                  /* square probe size */
   double square_best, square_mean; /* GFLOP/s */
   int64_t shape[3];           /* model's largest projection: tokens x in @ in x out */
   double shape_best;          /* GFLOP/s */
+  int bf16;                   /* 1: the CPU has native bf16 and the bf16 rates below were measured */
+  double square16_best, square16_mean, shape16_best; /* the same products in bf16 (operands rounded
+                                                        per call, as model.precision=bf16 runs them) */
 } bench_probe;
 
 /* One (mode, L) run (child process). Times are seconds per step (means over the timed steps). */
@@ -56,6 +59,7 @@ typedef struct {
   double rss_ready;           /* after the model, buffers and params exist, before the first step */
   double rss_end;             /* after the last step */
   double hwm;                 /* peak resident bytes of the child (VmHWM) */
+  double ws_bytes;            /* bf16 operand workspace (dnn_ctx_ws_bytes; 0 in f32) */
 } bench_result;
 
 /* Bytes of the memory plan's total with 2 AdamW moments (lv_model_plan_total). */

@@ -84,6 +84,14 @@ void bench_run_probe(const bench_opts *o, bench_probe *r) {
   const uint64_t seed = (uint64_t)o->cfg.run.seed;
   r->n = o->probe_n;
   probe_rate(&ctx, r->n, r->n, r->n, 0, 7e11, seed, &r->square_best, &r->square_mean);
+  char isa[32];
+  dnn_ctx c16;
+  r->bf16 = dnn_cpu_has_bf16(isa, sizeof isa);
+  if (r->bf16) { /* the bf16 reference: the same square product, operands rounded per call */
+    dnn_ctx_init(&c16);
+    dnn_ctx_set_precision(&c16, MM_PREC_BF16);
+    probe_rate(&c16, r->n, r->n, r->n, 0, 1.4e12, seed, &r->square16_best, &r->square16_mean);
+  }
   /* 2. the model's largest projection (most weights; mx_proj unless F is large), forward over the
    * batch: (tokens, in) @ W^T, W (out, in) */
   linear_desc pd[LV_N_PROJ];
@@ -96,6 +104,10 @@ void bench_run_probe(const bench_opts *o, bench_probe *r) {
   r->shape[2] = pd[big].out;
   double mean;
   probe_rate(&ctx, r->shape[0], r->shape[2], r->shape[1], 1, 2e11, seed, &r->shape_best, &mean);
+  if (r->bf16) {
+    probe_rate(&c16, r->shape[0], r->shape[2], r->shape[1], 1, 4e11, seed, &r->shape16_best, &mean);
+    dnn_ctx_free(&c16);
+  }
   dnn_ctx_free(&ctx);
 }
 
@@ -147,6 +159,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   const uint64_t seed = (uint64_t)c->run.seed;
   dnn_ctx ctx;
   dnn_ctx_init(&ctx);
+  if (c->model.precision == LV_PRECISION_BF16) dnn_ctx_set_precision(&ctx, MM_PREC_BF16); /* checked by the parent */
 
   lv_layout lay;
   char err[256];
@@ -163,6 +176,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   lv_model *m = lv_model_create(&lay, B, L, &ctx);
   lv_model_set_codebooks(m, state);
   r->fl = lv_model_count_flops(m);
+  r->ws_bytes = (double)dnn_ctx_ws_bytes(&ctx);
   bench_batch bb;
   bench_make_batch(&bb, d, B, L, seed);
   lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,

@@ -154,6 +154,13 @@ static int setup(bench_opts *o, const bench_args *a, const lv_config *cfg) {
   }
   if (!o->n_lengths) return bad_arg("--lengths", lengths, "no length given");
   qsort(o->lengths, (size_t)o->n_lengths, sizeof(int64_t), cmp_i64);
+  char isa[32];
+  if (cfg->model.precision == LV_PRECISION_BF16 && !dnn_cpu_has_bf16(isa, sizeof isa)) {
+    if (dist_is_root())
+      fprintf(stderr, "longvq bench: model.precision: bf16 needs native bf16 matmuls (AVX512_BF16 or AMX), which this "
+                      "CPU lacks: oneDNN runs here at %s\n", isa);
+    return 1;
+  }
   const char *mode = a->mode ? a->mode : cfg->model.mode == LV_MODE_DECODER ? "decoder" : "encoder";
   o->run_enc = strcmp(mode, "decoder") != 0;
   o->run_dec = strcmp(mode, "encoder") != 0;
@@ -245,9 +252,11 @@ static void machine_line(void) {
          date);
 }
 
-/* The MFU reference: the best matmul rate the probe saw (square or projection shape), 0 if none. */
-static double bench_peak_rate(const bench_probe *pr, int probe_ok) {
+/* The MFU reference: the best matmul rate the probe saw (square or projection shape), 0 if none;
+ * bf16 = 1: of the bf16 probe (0 if the CPU has no native bf16). */
+static double bench_peak_rate(const bench_probe *pr, int probe_ok, int bf16) {
   if (!probe_ok) return 0;
+  if (bf16) return pr->bf16 ? (pr->square16_best > pr->shape16_best ? pr->square16_best : pr->shape16_best) : 0;
   return pr->square_best > pr->shape_best ? pr->square_best : pr->shape_best;
 }
 
@@ -255,7 +264,8 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
                        const bench_probe *pr, int probe_ok) {
   const char *name = d->decoder ? "decoder" : "encoder";
   const bench_result *r0 = NULL;
-  const double ref_rate = bench_peak_rate(pr, probe_ok);
+  const double ref_rate = bench_peak_rate(pr, probe_ok, 0), ref16 = bench_peak_rate(pr, probe_ok, 1);
+  const int bf16 = o->cfg.model.precision == LV_PRECISION_BF16;
   for (int i = 0; i < o->n_lengths && !r0; i++)
     if (ok[i]) r0 = &res[i];
   printf("\n== %s ==\n", name);
@@ -276,8 +286,13 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     lv_model_print_plan(stdout, d, o->tokens / o->lengths[0], o->lengths[0], lay.n_param_floats, lay.n_state_floats, 2);
     lv_layout_free(&lay);
   }
-  printf("\n%-8s %6s %4s %9s %9s %9s %9s %9s %9s %8s %9s %8s %6s\n", "speed", "L", "B", "fwd ms", "bwd ms", "upd ms",
-         "step ms", "min ms", "tok/s", "ns/tok", "t/t(L0)", "GFLOP/s", "MFU");
+  if (r0)
+    printf("precision %s%s\n", bf16 ? "bf16" : "f32",
+           bf16 ? ": matmul operands rounded to bf16 in an operand buffer (the largest A + B of one product; "
+                  "\"plan MiB\" below includes it), activations and everything else in the plan stay f32" : "");
+  if (r0 && bf16) printf("  bf16 operand buffer %10.1f MiB\n", mib(r0->ws_bytes));
+  printf("\n%-8s %6s %4s %9s %9s %9s %9s %9s %9s %8s %9s %8s %6s %8s\n", "speed", "L", "B", "fwd ms", "bwd ms", "upd ms",
+         "step ms", "min ms", "tok/s", "ns/tok", "t/t(L0)", "GFLOP/s", "MFU", "MFUbf16");
   double t0 = 0;
   for (int i = 0; i < o->n_lengths; i++) {
     const bench_result *r = &res[i];
@@ -287,18 +302,19 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     }
     double ns = r->step / (double)o->tokens * 1e9, gf = r->fl.model / r->step * 1e-9;
     if (t0 == 0) t0 = ns;
-    char mfu[16] = "n/a";
+    char mfu[16] = "n/a", mfu16[16] = "n/a";
     if (ref_rate > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * gf / ref_rate);
-    printf("%-8s %6lld %4lld %9.1f %9.1f %9.1f %9.1f %9.1f %9.0f %8.1f %9.3f %8.1f %6s\n", name, (long long)r->L,
+    if (ref16 > 0) snprintf(mfu16, sizeof mfu16, "%.1f%%", 100.0 * gf / ref16);
+    printf("%-8s %6lld %4lld %9.1f %9.1f %9.1f %9.1f %9.1f %9.0f %8.1f %9.3f %8.1f %6s %8s\n", name, (long long)r->L,
            (long long)r->B, r->fwd * 1e3, r->bwd * 1e3, r->upd * 1e3, r->step * 1e3, r->step_min * 1e3,
-           (double)o->tokens / r->step, ns, ns / t0, gf, mfu);
+           (double)o->tokens / r->step, ns, ns / t0, gf, mfu, mfu16);
   }
   printf("\n%-8s %6s %4s %9s %9s %7s %10s %9s %12s %17s\n", "memory", "L", "B", "plan MiB", "peak MiB", "ratio",
          "peak-plan", "ready MiB", "act B/tok/ly", "loss first->last");
   for (int i = 0; i < o->n_lengths; i++) {
     const bench_result *r = &res[i];
     if (!ok[i]) continue;
-    double plan = bench_plan_bytes(d, r->B, r->L), peak = r->hwm - r->rss_start;
+    double plan = bench_plan_bytes(d, r->B, r->L) + r->ws_bytes, peak = r->hwm - r->rss_start;
     lv_model_mem mem = lv_model_plan(d, r->B, r->L);
     printf("%-8s %6lld %4lld %9.1f %9.1f %7.3f %10.1f %9.1f %12.0f %8.4f->%.4f\n", name, (long long)r->L,
            (long long)r->B, mib(plan), mib(peak), peak / plan, mib(peak - plan), mib(r->rss_ready - r->rss_start),
@@ -311,7 +327,7 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     if (!ok[i]) continue;
     if (first < 0) first = i;
     last = i;
-    double peak = res[i].hwm - res[i].rss_start, plan = bench_plan_bytes(d, res[i].B, res[i].L);
+    double peak = res[i].hwm - res[i].rss_start, plan = bench_plan_bytes(d, res[i].B, res[i].L) + res[i].ws_bytes;
     if (peak / plan > worst_mem) worst_mem = peak / plan;
     double gf = res[i].fl.model / res[i].step * 1e-9;
     if (ref_rate > 0 && gf / ref_rate < worst_mfu) worst_mfu = gf / ref_rate;
@@ -347,14 +363,14 @@ int cmd_bench(int argc, char **argv) {
     snprintf(classes, sizeof classes, ", K %lld%s", (long long)d0->K,
              cfg.model.n_classes ? "" : " (model.n_classes 0: bench default)");
   printf(": %s%s%s, %lld layers, D %lld Z %lld E %lld N %lld S %lld C %lld F %lld, V %lld%s%s, %s %s%s, far "
-         "attention %s, dropout %g / hidden %g, run.seed %lld\n",
+         "attention %s, dropout %g / hidden %g, run.seed %lld, precision %s\n",
          o.run_enc ? "encoder" : "", o.run_enc && o.run_dec ? " + " : "", o.run_dec ? "decoder" : "",
          (long long)d0->n_layers, (long long)d0->D, (long long)d0->Z, (long long)d0->E, (long long)d0->N,
          (long long)d0->S, (long long)d0->C, (long long)d0->F, (long long)d0->V,
          cfg.model.vocab_size ? "" : " (model.vocab_size 0: bench default)", classes,
          d0->prenorm ? "prenorm" : "postnorm", d0->norm == 0 ? "layernorm" : d0->norm == 1 ? "rmsnorm" : "scalenorm",
          d0->tie_embeddings ? ", tied embeddings" : "", d0->far_attention ? "on" : "off", cfg.model.dropout,
-         cfg.model.hidden_dropout, (long long)cfg.run.seed);
+         cfg.model.hidden_dropout, (long long)cfg.run.seed, cfg.model.precision == LV_PRECISION_BF16 ? "bf16" : "f32");
   lv_cli_config_free(&a.cc);
   printf("%lld tokens per batch; lengths", (long long)o.tokens);
   for (int i = 0; i < o.n_lengths; i++) printf("%s%lld", i ? "," : " ", (long long)o.lengths[i]);
@@ -370,7 +386,14 @@ int cmd_bench(int argc, char **argv) {
     printf("oneDNN f32 matmul (%d threads): %lld^3 best %.1f GFLOP/s (mean %.1f); largest projection %lldx%lld @ "
            "%lldx%lld best %.1f GFLOP/s; MFU reference = the higher: %.1f GFLOP/s\n",
            pr.threads, (long long)pr.n, pr.square_best, pr.square_mean, (long long)pr.shape[0], (long long)pr.shape[1],
-           (long long)pr.shape[1], (long long)pr.shape[2], pr.shape_best, bench_peak_rate(&pr, 1));
+           (long long)pr.shape[1], (long long)pr.shape[2], pr.shape_best, bench_peak_rate(&pr, 1, 0));
+  if (probe_ok && pr.bf16)
+    printf("oneDNN bf16 matmul (operands rounded per call, f32 accumulation): %lld^3 best %.1f GFLOP/s (mean %.1f); "
+           "largest projection best %.1f GFLOP/s; MFUbf16 reference = the higher: %.1f GFLOP/s (%.2fx f32)\n",
+           (long long)pr.n, pr.square16_best, pr.square16_mean, pr.shape16_best, bench_peak_rate(&pr, 1, 1),
+           bench_peak_rate(&pr, 1, 1) / bench_peak_rate(&pr, 1, 0));
+  else if (probe_ok)
+    printf("no bf16 matmul probe: this CPU has no native bf16 (MFUbf16 n/a)\n");
   for (int m = 0; m < 2; m++) {
     if (!(m ? o.run_dec : o.run_enc)) continue;
     const lv_dims *d = m ? &o.dec : &o.enc;

@@ -146,6 +146,14 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
                     "to cut them)", src_path, (long long)mx, (long long)t->L);
   }
   dnn_ctx_init(&t->ctx);
+  if (c->model.precision == LV_PRECISION_BF16) {
+    char isa[32] = "";
+    int native = dnn_cpu_has_bf16(isa, sizeof isa);
+    CHECK_INPUT_ALL(!native, "model.precision: bf16 needs native bf16 matmuls (the AVX512_BF16 instructions or AMX), "
+                    "which this CPU lacks: oneDNN runs here at %s (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA may cap it). "
+                    "Use model.precision=f32 (checkpoints are interchangeable between the precisions)", isa);
+    dnn_ctx_set_precision(&t->ctx, MM_PREC_BF16);
+  }
   const lv_dims *d = &t->dims;
   size_t nl = (size_t)d->n_layers, S = (size_t)d->S;
   /* A model within the keys' limits can still not fit: say so by the plan, before allocating. */
@@ -204,6 +212,9 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
            np, t->lay.n_state_floats, (long long)t->L, (long long)t->Bg, t->world, (long long)t->n_micro,
            (long long)t->mb);
     lv_model_print_plan(stdout, d, t->mb, t->L, t->lay.n_param_floats, t->lay.n_state_floats, need_train ? 2 : 0);
+    if (c->model.precision == LV_PRECISION_BF16)
+      printf("  precision bf16: matmul inputs rounded to bf16 in a %.1f MiB operand buffer (the largest A + B of "
+             "one product); everything above stays f32\n", (double)dnn_ctx_ws_bytes(&t->ctx) / 1048576.0);
     if (need_train)
       printf("  AdamW moments on this rank: %.1f MiB (ZeRO-1 %s: %.1f MiB without it); %d reduction buckets of <= %g MiB\n",
              2.0 * 4.0 * (double)t->opt.n_moments / 1048576.0, c->dist.zero ? "on" : "off",
