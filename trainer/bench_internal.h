@@ -78,7 +78,5 @@ void bench_free_batch(bench_batch *bb);
 void bench_run_probe(const bench_opts *o, bench_probe *r);
 void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r);
 
-/* Resident bytes from /proc/self/status: field "VmRSS:" or "VmHWM:" (0 if unavailable). */
-double bench_proc_bytes(const char *field);
 
 #endif

@@ -13,22 +13,8 @@
 #include "trainer/base/alloc.h"
 #include "trainer/base/check.h"
 #include "trainer/optim.h"
+#include "trainer/base/procstat.h"
 #include "trainer/base/rng.h"
-
-double bench_proc_bytes(const char *field) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double v = 0;
-  size_t n = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, field, n)) {
-      v = atof(line + n) * 1024.0; /* "VmRSS:   12345 kB" */
-      break;
-    }
-  fclose(f);
-  return v;
-}
 
 double bench_plan_bytes(const lv_dims *d, int64_t B, int64_t L) {
   lv_layout lay;
@@ -148,7 +134,7 @@ void bench_free_batch(bench_batch *bb) {
 
 void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r) {
   memset(r, 0, sizeof *r);
-  r->rss_start = bench_proc_bytes("VmRSS:");
+  r->rss_start = lv_proc_status_bytes("VmRSS:");
   r->threads = omp_get_max_threads();
   const char *env = getenv("OMP_NUM_THREADS");
   snprintf(r->omp_env, sizeof r->omp_env, "%s", env && *env ? env : "unset");
@@ -183,7 +169,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
                 d->decoder ? NULL : bb.labels, 0};
   lv_fwd_opts fo = {1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
   const double task_scale = 1.0 / (double)(d->decoder ? BT : B), commit_scale = 1.0 / (double)BT;
-  r->rss_ready = bench_proc_bytes("VmRSS:");
+  r->rss_ready = lv_proc_status_bytes("VmRSS:");
 
   r->step_min = INFINITY;
   for (int s = 1; s <= o->warmup + o->steps; s++) {
@@ -219,8 +205,8 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   r->bwd /= o->steps;
   r->upd /= o->steps;
   r->step = r->fwd + r->bwd + r->upd;
-  r->rss_end = bench_proc_bytes("VmRSS:");
-  r->hwm = bench_proc_bytes("VmHWM:");
+  r->rss_end = lv_proc_status_bytes("VmRSS:");
+  r->hwm = lv_proc_status_bytes("VmHWM:");
   lv_model_free(m);
   bench_free_batch(&bb);
   free(params);

@@ -16,6 +16,7 @@
 #include "trainer/base/check.h"
 #include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/procstat.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
 #include "trainer/sample.h"
@@ -120,20 +121,7 @@ static unsigned char *read_prompt(const cli *a, int64_t *n) {
 }
 
 /* A /proc/self/status field in MiB ("VmRSS:", "VmHWM:"), 0 if unreadable. */
-static double proc_mib(const char *field) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double v = 0;
-  size_t n = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, field, n)) {
-      v = atof(line + n) / 1024.0;
-      break;
-    }
-  fclose(f);
-  return v;
-}
+static double proc_mib(const char *field) { return lv_proc_status_bytes(field) / 1048576.0; }
 
 /* Checks the mode and finds V: the config's model.vocab_size or the model file's embed.weight rows. */
 static int64_t model_vocab(const lv_config *cfg, const char *model) {

@@ -1,0 +1,20 @@
+#include "trainer/base/procstat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double lv_proc_status_bytes(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double v = 0;
+  size_t n = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, field, n)) {
+      v = atof(line + n) * 1024.0; /* "VmRSS:   12345 kB" */
+      break;
+    }
+  fclose(f);
+  return v;
+}

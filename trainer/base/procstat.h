@@ -1,0 +1,10 @@
+/* This process's memory as the kernel reports it (/proc/self/status), for the benchmarks' and
+ * generate's memory figures. */
+#ifndef LONGVQ_PROCSTAT_H
+#define LONGVQ_PROCSTAT_H
+
+/* Local. Bytes of a /proc/self/status field given in kB: "VmRSS:" (resident now) or "VmHWM:" (peak
+ * resident); 0 if the file or the field is unavailable. */
+double lv_proc_status_bytes(const char *field);
+
+#endif
