@@ -17,18 +17,6 @@ CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 trai
      train.eval_every=0 model.dropout=0.1 model.hidden_dropout=0.1 dist.check_every=1 log.every=1
      checkpoint.every=5 checkpoint.keep=10 model.precision=bf16"
 strip() { strip_timing "$1" | grep '"loss"'; }
-same_model() { /usr/bin/python3 - "$1" "$2" <<'PY'
-import h5py, numpy as np, sys
-a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-names = []
-a["model"].visit(lambda n: names.append(n) if isinstance(a["model"][n], h5py.Dataset) else None)
-for n in names:
-    x, y = a["model"][n][()], b["model"][n][()]
-    if x.dtype != np.float32 or not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
-        print("differs or not f32:", n); sys.exit(1)
-print(f"{len(names)} f32 tensors bitwise identical")
-PY
-}
 
 # A CPU without native bf16 (CI runners may be one): only the refusal can be tested there.
 "$LONGVQ" train $CFG run.dir=probe train.steps=1 > probe.log 2>&1; rc=$?

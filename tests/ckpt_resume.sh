@@ -12,18 +12,6 @@ tiny_listops lo.h5
 CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 train.steps=24 train.batch_size=8
      train.eval_every=0 model.dropout=0.1 log.every=1 checkpoint.every=6 checkpoint.keep=10 dist.check_every=1"
 strip() { strip_timing "$1" | grep '"loss"'; }
-same_model() { /usr/bin/python3 - "$1" "$2" <<'PY'
-import h5py, numpy as np, sys
-a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-names = []
-a["model"].visit(lambda n: names.append(n) if isinstance(a["model"][n], h5py.Dataset) else None)
-for n in names:
-    x, y = a["model"][n][()], b["model"][n][()]
-    if not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
-        print("differs:", n); sys.exit(1)
-print(f"{len(names)} tensors bitwise identical")
-PY
-}
 wait_for() { for i in $(seq 1 300); do eval "$1" && return 0; sleep 0.1; done; return 1; }
 
 # Reference: straight through at 2 ranks.

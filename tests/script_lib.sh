@@ -27,6 +27,21 @@ train_np() {
 # dirs against REF's, within the multi-rank tolerance (tests/cmp_runs.py).
 cmp_runs() { /usr/bin/python3 "$SRC/tests/cmp_runs.py" "$@"; }
 
+# Exit 0 when two model files hold the same tensors bitwise (every one float32, as model files are);
+# prints the first that differs.
+same_model() { /usr/bin/python3 - "$1" "$2" <<'PY'
+import h5py, numpy as np, sys
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+names = []
+a["model"].visit(lambda n: names.append(n) if isinstance(a["model"][n], h5py.Dataset) else None)
+for n in names:
+    x, y = a["model"][n][()], b["model"][n][()]
+    if x.dtype != np.float32 or not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
+        print("differs or not f32:", n); sys.exit(1)
+print(f"{len(names)} f32 tensors bitwise identical")
+PY
+}
+
 # rank_pids MPIRUN_PID: the PIDs of the longvq ranks that this mpirun started (its children), so that
 # a test signals exactly the processes it started, never processes found by a name pattern.
 rank_pids() { pgrep -P "$1" -x longvq; }
