@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "layers/dnn.h"
+#include "layers/ref/act_ref.h"
 #include "layers/linear.h"
 #include "layers/vq.h"
 #include "layers/vq_attn.h"
@@ -33,13 +34,11 @@ static double gam(int64_t K) { return (double)(K + 2) * 0x1p-24; }
 
 static float frand(unsigned *s) { *s = *s * 1664525u + 1013904223u; return (float)((*s >> 8) * 0x1p-24 - 0.5); }
 
+/* One activated value by the layers' double reference twin (layers/ref/act_ref.h). */
 static double act_ref(mm_act a, double x) {
-  switch (a) {
-    case MM_ACT_SILU: return x / (1 + exp(-x));
-    case MM_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case MM_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    default: return x;
-  }
+  double y;
+  act_forward_ref(a, &y, &x, 1);
+  return y;
 }
 
 static double act_lip(mm_act a) {
