@@ -15,23 +15,40 @@
 typedef enum { MM_PREC_F32 = 0, MM_PREC_BF16 = 1 } mm_prec;
 
 /* bf16 operand workspace shared by every plan of a context: sized at plan creation (the largest A + B
- * of its bf16 plans), used by one mm_exec at a time (each waits for its matmul to finish). */
+ * tile of its bf16 plans), used by one mm_exec at a time (each waits for its matmul to finish). */
 typedef struct {
   uint16_t *buf;
   size_t elems;
+  int timing;            /* dnn_ctx_timing: accumulate the two times below */
+  double mm_s, round_s;  /* wall seconds in mm_exec; of them, rounding operands to bf16 */
 } dnn_ws;
+
+/* Default operand elements converted per tile of a bf16 product (dnn_ctx_set_tile): 2^20, i.e. 4 MiB
+ * of f32 read once from memory and 2 MiB of bf16 that the matmul then reads from the cache (this
+ * machine: 2 MiB L2 in all, 32 MiB L3). Converting a whole 16K-row operand first would write it to
+ * memory and read it back: measured, that made the rounding 25-30% of the bf16 matmul time. */
+#define DNN_TILE_ELEMS ((int64_t)1 << 20)
 
 typedef struct {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
-  mm_prec prec; /* precision of the plans created from now on (dnn_ctx_set_precision) */
-  dnn_ws *ws;   /* behind a pointer: plans grow it through a const context */
+  mm_prec prec;       /* precision of the plans created from now on (dnn_ctx_set_precision) */
+  int64_t tile_elems; /* bf16 plans created from now on convert about this many elements per tile */
+  dnn_ws *ws;         /* behind a pointer: plans grow it through a const context */
 } dnn_ctx;
 
-void dnn_ctx_init(dnn_ctx *ctx); /* f32 */
+void dnn_ctx_init(dnn_ctx *ctx); /* f32, tiles of DNN_TILE_ELEMS */
 void dnn_ctx_free(dnn_ctx *ctx);
 /* Plans created after this call use `prec` (those created before keep theirs). */
 void dnn_ctx_set_precision(dnn_ctx *ctx, mm_prec prec);
+/* Tile size of bf16 plans created after this call (tests force many tiles and a short last one). */
+void dnn_ctx_set_tile(dnn_ctx *ctx, int64_t elems);
+/* Local. From now on (on = 1) add the wall time of every mm_exec, and of its bf16 operand rounding,
+ * to the context's totals (reset to zero here); on = 0 stops. For `longvq bench`'s split of the step
+ * into products and the rest: two clock reads per product, none when off. */
+void dnn_ctx_timing(dnn_ctx *ctx, int on);
+/* Local. The totals since dnn_ctx_timing(ctx, 1): seconds in mm_exec, and of them rounding to bf16. */
+void dnn_ctx_times(const dnn_ctx *ctx, double *mm_s, double *round_s);
 /* Bytes of the bf16 operand workspace (0 for an f32 context). */
 size_t dnn_ctx_ws_bytes(const dnn_ctx *ctx);
 /* 1 if oneDNN may use native bf16 instructions here (AVX512_BF16 or AMX; respects ONEDNN_MAX_CPU_ISA);
@@ -67,15 +84,31 @@ typedef struct {
   int f32_only;  /* 1: f32 even in a bf16 context (the VQ distances whose argmin picks the codes) */
 } mm_desc;
 
+/* One oneDNN primitive and its memory objects (data handles set at each execution). */
 typedef struct {
-  mm_desc d;
   dnnl_primitive_t prim;
   dnnl_memory_t a, b, c, bias;
-  int bf16;        /* operands converted to bf16 at execution */
-  size_t a_elems;  /* bf16 elements of the converted A (the workspace holds A then B) */
+} mm_kern;
+
+/* How a bf16 plan walks its product: whole, by groups of batch entries, by blocks of rows of A and C
+ * (batch 1, A not transposed), or by blocks of the reduction (batch 1, A transposed: the weight
+ * gradients, each block adding into C). Each tile's operands are rounded just before its matmul. */
+typedef enum { MM_TILE_NONE = 0, MM_TILE_BATCH, MM_TILE_ROWS, MM_TILE_DEPTH } mm_tiling;
+
+typedef struct {
+  mm_desc d;
+  mm_kern k[3];      /* k[0]: the product (f32), or the first full tile (bf16); k[1]: the other full tiles
+                      * (DEPTH: they add into C); k[2]: a shorter last tile */
+  int bf16;          /* operands converted to bf16 at execution */
+  mm_tiling tiling;
+  int64_t tile, n_tiles, last; /* batch entries, rows or depth per full tile; tiles; that of the last
+                                * (MM_TILE_NONE: 1, 1, 1: one whole tile) */
+  size_t a_elems;    /* bf16 elements of one converted A tile (the workspace holds A then B) */
 } mm_plan;
 
 void mm_plan_init(mm_plan *p, const dnn_ctx *ctx, mm_desc d);
+/* 1 once mm_plan_init made it (a zeroed plan is "none"). */
+static inline int mm_plan_ready(const mm_plan *p) { return p->k[0].prim != NULL; }
 /* Runs the plan on these pointers (bias may be NULL when the plan has none); waits for completion.
  * The pointers are f32 in both precisions: a bf16 plan first converts A and B into the workspace. */
 void mm_exec(const mm_plan *p, const dnn_ctx *ctx, float *C, const float *A, const float *B, const float *bias);

@@ -96,7 +96,7 @@ void vq_attn_plan_free(vq_attn_plan *p) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_plan_free(all[i]);
 }
 
-static double flops_if(const mm_plan *pl) { return pl->prim ? mm_flops(&pl->d) : 0.0; }
+static double flops_if(const mm_plan *pl) { return mm_plan_ready(pl) ? mm_flops(&pl->d) : 0.0; }
 
 double vq_attn_forward_flops(const vq_attn_plan *p, int far) {
   double f = flops_if(&p->lg_own) + flops_if(&p->lg_prev) + flops_if(&p->pv_own) + flops_if(&p->pv_prev);
@@ -185,7 +185,7 @@ void vqa_logits(const vq_attn_plan *p, const dnn_ctx *ctx, float *sc, const floa
   float *lg = sc + y.lg;
   const int64_t own = p->mode == LV_MODE_DECODER ? C : 0;
   mm_exec(&p->lg_own, ctx, lg + own, q, k_hat, NULL);
-  if (p->lg_prev.prim) mm_exec(&p->lg_prev, ctx, lg + C * W, q + C * Z, k_hat, NULL);
+  if (mm_plan_ready(&p->lg_prev)) mm_exec(&p->lg_prev, ctx, lg + C * W, q + C * Z, k_hat, NULL);
   if (far) mm_exec(&p->qc, ctx, sc + y.qc, q, cb, NULL);
 }
 
@@ -319,6 +319,6 @@ void vq_attn_forward(const vq_attn_plan *p, const dnn_ctx *ctx, float *O, float 
   vqa_probs(p, scratch, saved, m, rel_pos_bias, far, 1);
   const float *P = scratch + y.lg;
   mm_exec(&p->pv_own, ctx, O, P + own, v, NULL);
-  if (p->pv_prev.prim) mm_exec(&p->pv_prev, ctx, O + C * E, P + C * W, v, NULL);
+  if (mm_plan_ready(&p->pv_prev)) mm_exec(&p->pv_prev, ctx, O + C * E, P + C * W, v, NULL);
   if (far) mm_exec(&p->far_o, ctx, O, scratch + y.qc, scratch + y.u, NULL);
 }

@@ -88,7 +88,7 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
 
   /* dP = dO V_near^T; dO . U_s per row. */
   mm_exec(&p->dp_own, ctx, dl + own, dO, v, NULL);
-  if (p->dp_prev.prim) mm_exec(&p->dp_prev, ctx, dl + C * W, dO + C * E, v, NULL);
+  if (mm_plan_ready(&p->dp_prev)) mm_exec(&p->dp_prev, ctx, dl + C * W, dO + C * E, v, NULL);
   if (far) mm_exec(&p->dpu, ctx, da, dO, u, NULL);
   vqa_softmax_grads(p, scratch, dO, O, far);
 
@@ -96,7 +96,7 @@ void vq_attn_backward(const vq_attn_plan *p, const dnn_ctx *ctx, float *dq, floa
   mm_exec(&p->dq_own, ctx, dq, dl + own, k_hat, NULL);
   mm_exec(&p->dk_own, ctx, dk, dl + own, q, NULL);
   mm_exec(&p->dv_own, ctx, dv, P + own, dO, NULL);
-  if (p->dq_prev.prim) {
+  if (mm_plan_ready(&p->dq_prev)) {
     mm_exec(&p->dq_prev, ctx, dq + C * Z, dl + C * W, k_hat, NULL);
     mm_exec(&p->dk_prev, ctx, dk, dl + C * W, q + C * Z, NULL);
     mm_exec(&p->dv_prev, ctx, dv, P + C * W, dO + C * E, NULL);

@@ -1,7 +1,7 @@
 # `longvq bench CONFIG [key=value ...]` smoke test (trainer/cmd_bench.c): configs/tiny.yaml with
-# overrides runs `bench --quick --mode both` and must exit 0 and print the probe line and one speed
-# and one memory row per mode and length. An override must reach the model: model.d_model=32
-# changes the printed projection FLOPs per token exactly as the five projections' shapes say. Bad
+# overrides runs `bench --quick --mode both` and must exit 0 and print the probe line and one speed,
+# one split (matmul products, bf16 rounding: none in f32, the rest) and one memory row per mode and
+# length. An override must reach the model: model.d_model=32 changes the printed projection FLOPs per token exactly as the five projections' shapes say. Bad
 # input (a length that is not a multiple of model.chunk_size, a bad --mode, an unknown key, no
 # CONFIG) must exit 2 naming what is wrong. Not a timing assertion: no timing is judged.
 #
@@ -37,6 +37,10 @@ foreach(mode encoder decoder)
     # speed row: mode L B fwd bwd upd step min tok/s ns/tok ratio GFLOP/s MFU
     if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+%")
       string(APPEND fail "no ${mode} speed row for L=${L}; ")
+    endif()
+    # split row: mode L B step matmul share round other share; f32 rounds nothing
+    if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +0\\.0 +[0-9.]+ +[0-9.]+%")
+      string(APPEND fail "no ${mode} split row for L=${L} (with 0.0 ms of rounding in f32); ")
     endif()
     # memory row: mode L B plan peak ratio ...
     if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +-?[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+->[0-9.]+")

@@ -81,6 +81,9 @@ BO="--quick --mode both --tokens 256 --lengths 64,256 --steps 1 --probe 256"
 check "bench bf16: probes, operand buffer, MFU against both probes" '[ $? -eq 0 ] && grep -q "precision bf16" bench.log \
   && grep -Eq "oneDNN bf16 matmul .*256\^3 best [0-9.]+ GFLOP/s" bench.log && grep -q "bf16 operand buffer" bench.log \
   && [ $(grep -Ec "^(encoder|decoder) +(64|256) .*[0-9.]+% +[0-9.]+%$" bench.log) -eq 4 ]'
+# the split of the step: rounding is part of the products' time, which is part of the step
+check "bench bf16: a split row per mode and length, 0 < rounding <= matmul <= step" \
+  '[ $(awk "NF == 9 && \$6 ~ /%\$/ && \$9 ~ /%\$/ && \$7 > 0 && \$7 <= \$5 && \$5 <= \$4" bench.log | wc -l) -eq 4 ]'
 ONEDNN_MAX_CPU_ISA=AVX512_CORE "$LONGVQ" bench $B $BO > bench2.log 2>&1
 check "bench bf16 without native bf16: exit 2 naming it" '[ $? -eq 2 ] && grep -q "AVX512_BF16.*at AVX512_CORE" bench2.log'
 

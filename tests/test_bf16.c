@@ -236,6 +236,50 @@ static void test_products(const dnn_ctx *c32, const dnn_ctx *c16) {
                                .batch_stride_b = C * E, .batch_stride_c = S * E}, "attn far rho^T dO");
 }
 
+/* ---- 2b. tiles: a bf16 product rounds and multiplies tile by tile (layers/dnn.h); a context with
+ * 4096-element tiles cuts these shapes into several tiles and a shorter last one, checked first, and
+ * each product must meet the same bound as whole. */
+
+static void expect_tiles(const dnn_ctx *c16t, mm_desc d, mm_tiling want, int64_t n_tiles, int64_t last,
+                         const char *name) {
+  mm_plan p = {0};
+  mm_plan_init(&p, c16t, d);
+  EXPECT(p.tiling == want && p.n_tiles == n_tiles && p.last == last,
+         "%s: tiling %d, %lld tiles, the last %lld; want %d, %lld, %lld", name, (int)p.tiling, (long long)p.n_tiles,
+         (long long)p.last, (int)want, (long long)n_tiles, (long long)last);
+  mm_plan_free(&p);
+}
+
+static void tiled_case(const dnn_ctx *c32, const dnn_ctx *c16t, mm_desc d, mm_tiling want, int64_t n_tiles,
+                       int64_t last, const char *name) {
+  expect_tiles(c16t, d, want, n_tiles, last, name);
+  run_case(c32, c16t, d, name);
+}
+
+static void test_tiles(const dnn_ctx *c32, const dnn_ctx *c16t) {
+  /* rows: 4096 / K elements per tile, whole blocks of 64 rows */
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 200, .N = 45, .K = 64, .trans_b = 1, .bias = 1, .act = MM_ACT_SILU},
+             MM_TILE_ROWS, 4, 8, "tiles: rows 64+64+64+8, bias+silu");
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 150, .N = 20, .K = 64, .lda = 70, .ldc = 33, .accumulate = 1},
+             MM_TILE_ROWS, 3, 22, "tiles: rows, strided A and C, +=");
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 37, .N = 9, .K = 200, .trans_b = 1}, MM_TILE_ROWS, 2, 17,
+             "tiles: rows 20+17 (fewer than 64)");
+  /* depth: 4096 / (M + N) of the reduction per tile, whole blocks of 64; later tiles add into C */
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 40, .N = 33, .K = 211, .trans_a = 1, .accumulate = 1},
+             MM_TILE_DEPTH, 4, 19, "tiles: weight grad, depth 3x64+19, +=");
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 30, .N = 20, .K = 300, .trans_a = 1, .trans_b = 1, .bias = 1},
+             MM_TILE_DEPTH, 5, 44, "tiles: depth, B^T, bias once");
+  tiled_case(c32, c16t, (mm_desc){.batch = 1, .M = 30, .N = 20, .K = 300, .trans_a = 1, .act = MM_ACT_SIGMOID},
+             MM_TILE_NONE, 1, 1, "tiles: depth with an activation: whole");
+  /* batch: 4096 / (A + B elements of one entry) entries per tile */
+  tiled_case(c32, c16t, (mm_desc){.batch = 7, .M = 32, .N = 32, .K = 32, .trans_b = 1, .ldc = 64,
+                                  .batch_stride_c = 32 * 64}, MM_TILE_BATCH, 4, 1, "tiles: batch 2+2+2+1, C slices");
+  tiled_case(c32, c16t, (mm_desc){.batch = 7, .M = 40, .N = 20, .K = 50, .trans_b = 1, .batch_stride_b = -1,
+                                  .accumulate = 1}, MM_TILE_BATCH, 4, 1, "tiles: batch, B broadcast, +=");
+  tiled_case(c32, c16t, (mm_desc){.batch = 5, .M = 30, .N = 50, .K = 40, .trans_a = 1, .batch_stride_a = -1},
+             MM_TILE_BATCH, 3, 1, "tiles: batch, A broadcast and transposed");
+}
+
 /* ---- 3. the Linear layer ----------------------------------------------------------------------- */
 
 /* |got - want| <= sum of the two paths' bounds, elementwise; P, X as in run_case. */
@@ -414,9 +458,10 @@ static void test_vq_codes(const dnn_ctx *c32, const dnn_ctx *c16) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  dnn_ctx c32, c16;
+  dnn_ctx c32, c16, c16t;
   dnn_ctx_init(&c32);
   dnn_ctx_init(&c16);
+  dnn_ctx_init(&c16t);
   char isa[32];
   if (!dnn_cpu_has_bf16(isa, sizeof isa)) {
     /* oneDNN would emulate (or refuse) bf16 here; the trainer refuses (tests/bf16_refuse.sh) */
@@ -424,11 +469,15 @@ int main(void) {
     test_conversion(&c32);
     dnn_ctx_free(&c32);
     dnn_ctx_free(&c16);
+    dnn_ctx_free(&c16t);
     return tu_finish("test_bf16");
   }
   dnn_ctx_set_precision(&c16, MM_PREC_BF16);
+  dnn_ctx_set_precision(&c16t, MM_PREC_BF16);
+  dnn_ctx_set_tile(&c16t, 4096);
   test_conversion(&c32);
   test_products(&c32, &c16);
+  test_tiles(&c32, &c16t);
   const int64_t rows = 96;
   /* the five projections (D 48, Z 16, E 40, F 96: M = 2D + Z + E = 152), the heads */
   test_linear(&c32, &c16, (linear_desc){.rows = rows, .in = 48, .out = 40, .bias = 1}, "v_proj");
@@ -442,9 +491,16 @@ int main(void) {
   test_linear(&c32, &c16, (linear_desc){.rows = rows, .in = 48, .out = 256}, "lm head");
   test_attention(&c32, &c16, LV_MODE_ENCODER);
   test_attention(&c32, &c16, LV_MODE_DECODER);
+  /* the layers again with 4096-element tiles: Linear's rows and attention's chunk batches in tiles */
+  test_linear(&c32, &c16t, (linear_desc){.rows = rows, .in = 48, .out = 152, .bias = 1}, "mx_proj, tiled");
+  test_linear(&c32, &c16t, (linear_desc){.rows = rows, .in = 40, .out = 48, .bias = 1, .ldx = 152, .ldy = 64,
+                                         .accumulate = 1, .act = MM_ACT_SILU}, "h_proj (slices, +=, silu), tiled");
+  test_attention(&c32, &c16t, LV_MODE_ENCODER);
+  test_attention(&c32, &c16t, LV_MODE_DECODER);
   test_vq_codes(&c32, &c16);
   printf("bf16 operand workspace of this context: %zu bytes\n", dnn_ctx_ws_bytes(&c16));
   dnn_ctx_free(&c32);
   dnn_ctx_free(&c16);
+  dnn_ctx_free(&c16t);
   return tu_finish("test_bf16");
 }

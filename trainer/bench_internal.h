@@ -53,6 +53,8 @@ typedef struct {
   int64_t B, L;
   double fwd, bwd, upd, step; /* mean seconds per step: forward, backward, zero + clip + AdamW + codebooks */
   double step_min;            /* fastest timed step */
+  double mm, round;           /* mean seconds per step inside the matmul products (mm_exec), and of them
+                                 rounding operands to bf16 (dnn_ctx_times; 0 in f32) */
   double loss_first, loss_last; /* per-token/sample loss of the first and last step (sanity) */
   lv_model_flops fl;          /* of the measured model (lv_model_count_flops) */
   double rss_start;           /* bytes resident when the child starts (inherited from the parent) */

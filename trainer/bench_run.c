@@ -172,8 +172,11 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   r->rss_ready = lv_proc_status_bytes("VmRSS:");
 
   r->step_min = INFINITY;
+  dnn_ctx_timing(&ctx, 1);
   for (int s = 1; s <= o->warmup + o->steps; s++) {
     fo.step = (uint32_t)s;
+    double mm0, round0, mm1, round1;
+    dnn_ctx_times(&ctx, &mm0, &round0);
     double t0 = lv_now_s();
     memset(grads, 0, sizeof(float) * np);
     memset(n_s, 0, sizeof(double) * n_stat);
@@ -192,6 +195,7 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
                          key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
     lv_model_set_codebooks(m, state);
     double t4 = lv_now_s();
+    dnn_ctx_times(&ctx, &mm1, &round1);
     double loss = st.task_sum / st.task_count;
     if (s == 1) r->loss_first = loss;
     r->loss_last = loss;
@@ -199,11 +203,15 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
     r->fwd += t2 - t1;
     r->bwd += t3 - t2;
     r->upd += (t1 - t0) + (t4 - t3);
+    r->mm += mm1 - mm0;
+    r->round += round1 - round0;
     if (t4 - t0 < r->step_min) r->step_min = t4 - t0;
   }
   r->fwd /= o->steps;
   r->bwd /= o->steps;
   r->upd /= o->steps;
+  r->mm /= o->steps;
+  r->round /= o->steps;
   r->step = r->fwd + r->bwd + r->upd;
   r->rss_end = lv_proc_status_bytes("VmRSS:");
   r->hwm = lv_proc_status_bytes("VmHWM:");

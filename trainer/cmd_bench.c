@@ -31,10 +31,12 @@ static void usage(FILE *f) {
           "as `longvq train` reads it (key=value overrides after the file; `longvq train --help` lists the\n"
           "keys), randomly initialized (run.seed) on random tokens, for each length L with B = tokens / L\n"
           "sequences per batch, and prints time per step and per token, tokens/s, model FLOPs and MFU against\n"
-          "the oneDNN f32 matmul rate it measures first, and peak RSS against the memory plan. Each length\n"
-          "runs in a fresh child process. Read: model.* (sizes, variants, dropout, commitment, codebook\n"
-          "decay), run.seed, train.lr / weight_decay / clip (the update); not data.*: V is model.vocab_size\n"
-          "and K model.n_classes, or %d and %d when those are 0. configs/bench.yaml is the model of\n"
+          "the oneDNN f32 matmul rate it measures first (and the bf16 rate on CPUs with bf16), how much of\n"
+          "the step the matmul products take (of that, rounding operands to bf16 with model.precision=bf16)\n"
+          "and the rest, and peak RSS against the memory plan. Each length runs in a fresh child process.\n"
+          "Read: model.* (sizes, variants, dropout, commitment, codebook decay, precision), run.seed,\n"
+          "train.lr / weight_decay / clip (the update); not data.*: V is model.vocab_size and K\n"
+          "model.n_classes, or %d and %d when those are 0. configs/bench.yaml is the model of\n"
           "docs/performance.md's figures. Threads: set OMP_NUM_THREADS. Run on one rank.\n\n"
           "  --mode M          encoder, decoder or both (default: model.mode)\n"
           "  --tokens N        tokens per batch (default 16384; --quick: 4096)\n"
@@ -288,8 +290,9 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
   }
   if (r0)
     printf("precision %s%s\n", bf16 ? "bf16" : "f32",
-           bf16 ? ": matmul operands rounded to bf16 in an operand buffer (the largest A + B of one product; "
-                  "\"plan MiB\" below includes it), activations and everything else in the plan stay f32" : "");
+           bf16 ? ": matmul operands rounded to bf16 tile by tile into an operand buffer (the largest A + B "
+                  "of one tile; \"plan MiB\" below includes it), activations and everything else in the plan stay f32"
+                : "");
   if (r0 && bf16) printf("  bf16 operand buffer %10.1f MiB\n", mib(r0->ws_bytes));
   printf("\n%-8s %6s %4s %9s %9s %9s %9s %9s %9s %8s %9s %8s %6s %8s\n", "speed", "L", "B", "fwd ms", "bwd ms", "upd ms",
          "step ms", "min ms", "tok/s", "ns/tok", "t/t(L0)", "GFLOP/s", "MFU", "MFUbf16");
@@ -308,6 +311,17 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
     printf("%-8s %6lld %4lld %9.1f %9.1f %9.1f %9.1f %9.1f %9.0f %8.1f %9.3f %8.1f %6s %8s\n", name, (long long)r->L,
            (long long)r->B, r->fwd * 1e3, r->bwd * 1e3, r->upd * 1e3, r->step * 1e3, r->step_min * 1e3,
            (double)o->tokens / r->step, ns, ns / t0, gf, mfu, mfu16);
+  }
+  /* where the step goes: the matmul products (mm_exec, incl. bf16 rounding) against everything else,
+   * which model.precision does not change: the bound on what bf16 can gain (docs/performance.md) */
+  printf("\n%-8s %6s %4s %9s %9s %7s %9s %9s %7s\n", "split", "L", "B", "step ms", "matmul ms", "share",
+         "round ms", "other ms", "share");
+  for (int i = 0; i < o->n_lengths; i++) {
+    const bench_result *r = &res[i];
+    if (!ok[i]) continue;
+    printf("%-8s %6lld %4lld %9.1f %9.1f %6.1f%% %9.1f %9.1f %6.1f%%\n", name, (long long)r->L, (long long)r->B,
+           r->step * 1e3, r->mm * 1e3, 100.0 * r->mm / r->step, r->round * 1e3, (r->step - r->mm) * 1e3,
+           100.0 * (r->step - r->mm) / r->step);
   }
   printf("\n%-8s %6s %4s %9s %9s %7s %10s %9s %12s %17s\n", "memory", "L", "B", "plan MiB", "peak MiB", "ratio",
          "peak-plan", "ready MiB", "act B/tok/ly", "loss first->last");
