@@ -174,8 +174,8 @@ static void kern_free(mm_kern *k) {
   k->prim = NULL;
 }
 
-/* The bf16 primitive of one tile t (d with batch or M cut to the tile): its operands are dense copies
- * of the tile's stored matrices (a broadcast operand: one matrix). */
+/* The bf16 primitive of one tile t (tile_desc: d with its batch, rows or depth cut): its operands
+ * are dense copies of the tile's stored matrices (a broadcast operand: one matrix). */
 static void kern_init_bf16(mm_kern *k, const dnn_ctx *ctx, const mm_desc *t) {
   dnnl_memory_desc_t amd, bmd;
   view va = operand_view(t->batch, t->M, t->K, t->trans_a, t->lda, t->batch_stride_a);

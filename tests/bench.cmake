@@ -1,8 +1,8 @@
 # `longvq bench CONFIG [key=value ...]` smoke test (trainer/cmd_bench.c): configs/tiny.yaml with
 # overrides runs `bench --quick --mode both` and must exit 0 and print the probe line and one speed,
 # one split (matmul products, bf16 rounding: none in f32, the rest) and one memory row per mode and
-# length. An override must reach the model: model.d_model=32 changes the printed projection FLOPs per token exactly as the five projections' shapes say. Bad
-# input (a length that is not a multiple of model.chunk_size, a bad --mode, an unknown key, no
+# length. An override must reach the model: model.d_model=32 changes the printed projection FLOPs per
+# token exactly as the five projections' shapes say. Bad input (a length that is not a multiple of model.chunk_size, a bad --mode, an unknown key, no
 # CONFIG) must exit 2 naming what is wrong. Not a timing assertion: no timing is judged.
 #
 # This file is both: included by tests/CMakeLists.txt it registers the test; run with

@@ -213,8 +213,8 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
            (long long)t->mb);
     lv_model_print_plan(stdout, d, t->mb, t->L, t->lay.n_param_floats, t->lay.n_state_floats, need_train ? 2 : 0);
     if (c->model.precision == LV_PRECISION_BF16)
-      printf("  precision bf16: matmul inputs rounded to bf16 in a %.1f MiB operand buffer (the largest A + B of "
-             "one product); everything above stays f32\n", (double)dnn_ctx_ws_bytes(&t->ctx) / 1048576.0);
+      printf("  precision bf16: matmul inputs rounded to bf16 tile by tile in a %.1f MiB operand buffer (the "
+             "largest A + B of one tile); everything above stays f32\n", (double)dnn_ctx_ws_bytes(&t->ctx) / 1048576.0);
     if (need_train)
       printf("  AdamW moments on this rank: %.1f MiB (ZeRO-1 %s: %.1f MiB without it); %d reduction buckets of <= %g MiB\n",
              2.0 * 4.0 * (double)t->opt.n_moments / 1048576.0, c->dist.zero ? "on" : "off",
