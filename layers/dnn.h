@@ -35,7 +35,7 @@ typedef struct {
   dnnl_stream_t stream;
   mm_prec prec;       /* precision of the plans created from now on (dnn_ctx_set_precision) */
   int64_t tile_elems; /* bf16 plans created from now on convert about this many elements per tile */
-  dnn_ws *ws;         /* behind a pointer: plans grow it through a const context */
+  dnn_ws *ws;         /* behind a pointer: plans grow it, and mm_exec adds its times, through a const context */
 } dnn_ctx;
 
 void dnn_ctx_init(dnn_ctx *ctx); /* f32, tiles of DNN_TILE_ELEMS */

@@ -39,8 +39,8 @@ foreach(mode encoder decoder)
       string(APPEND fail "no ${mode} speed row for L=${L}; ")
     endif()
     # split row: mode L B step matmul share round other share; f32 rounds nothing
-    if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +0\\.0 +[0-9.]+ +[0-9.]+%")
-      string(APPEND fail "no ${mode} split row for L=${L} (with 0.0 ms of rounding in f32); ")
+    if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +0\\.000 +[0-9.]+ +[0-9.]+%")
+      string(APPEND fail "no ${mode} split row for L=${L} (with 0.000 ms of rounding in f32); ")
     endif()
     # memory row: mode L B plan peak ratio ...
     if(NOT out MATCHES "\n${mode} +${L} +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +-?[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+->[0-9.]+")

@@ -20,6 +20,14 @@ import sys
 import time
 
 
+def give_up(pid, why):
+    """Kills the child, says why, reaps it; the script's failure exit code."""
+    os.kill(pid, signal.SIGKILL)
+    print(why)
+    os.waitpid(pid, 0)
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
@@ -58,18 +66,12 @@ def main():
                     os.write(fd, b"\x03")
                     t_first = now
                 elif now - start > a.timeout:
-                    os.kill(pid, signal.SIGKILL)
-                    print(f"never saw {wtext!r} in {wfile}")
-                    os.waitpid(pid, 0)
-                    return 1
+                    return give_up(pid, f"never saw {wtext!r} in {wfile}")
             elif a.again and not sent_again and a.again.encode() in out:
                 os.write(fd, b"\x03")
                 sent_again = True
             elif now - t_first > a.timeout:
-                os.kill(pid, signal.SIGKILL)
-                print(f"still running {a.timeout} s after Ctrl-C: killed")
-                os.waitpid(pid, 0)
-                return 1
+                return give_up(pid, f"still running {a.timeout} s after Ctrl-C: killed")
             w, st = os.waitpid(pid, os.WNOHANG)
             if w == pid:
                 status = st

@@ -20,19 +20,28 @@ EOF
 chmod +x crash-wrapper.sh
 export REAL_LONGVQ="$LONGVQ"
 
-crash_case() { # name rank signal code
-  local name=$1 rank=$2 sig=$3 code=$4 job out t_end t_crash
+# Submits a 2-rank job (crash-wrapper.sh) whose rank RANK gets SIG once step 2 is logged, with these
+# train arguments, and waits for it to end. Sets the caller's job, out (its output file), t_end (when
+# it was done) and t_sig (when the signal was sent; 0 if never).
+run_signalled() { # name rank signal [train args...]
+  local name=$1 rank=$2 sig=$3
+  shift 3
   export CRASH_RANK=$rank CRASH_SIGNAL=$sig CRASH_METRICS="$WORK/$name/metrics.jsonl" CRASH_STAMP="$WORK/$name.crashed"
   # shellcheck disable=SC2086
   job=$(LONGVQ="$WORK/crash-wrapper.sh" "$SUBMIT" --job-name="$name" --output="$WORK/%x-%j.out" \
-        $TINY $MID train.steps=400 run.dir="$WORK/$name" 2>>submit.log)
+        $TINY $MID "$@" run.dir="$WORK/$name" 2>>submit.log)
   out="$WORK/$name-$job.out"
   wait_for "[ -f $CRASH_STAMP ] || ! queued $job" 300
   wait_done "$job" 180
   t_end=$(date +%s)
-  t_crash=$(cat "$CRASH_STAMP" 2>/dev/null || echo 0)
-  check "$name: rank $rank got SIG$sig after step 2" '[ "$t_crash" -gt 0 ]'
-  check "$name: the job ended $((t_end - t_crash)) s after the crash (< 60 s)" '[ $((t_end - t_crash)) -lt 60 ]'
+  t_sig=$(cat "$CRASH_STAMP" 2>/dev/null || echo 0)
+}
+
+crash_case() { # name rank signal code
+  local name=$1 rank=$2 sig=$3 code=$4 job out t_end t_sig
+  run_signalled "$name" "$rank" "$sig" train.steps=400
+  check "$name: rank $rank got SIG$sig after step 2" '[ "$t_sig" -gt 0 ]'
+  check "$name: the job ended $((t_end - t_sig)) s after the crash (< 60 s)" '[ $((t_end - t_sig)) -lt 60 ]'
   check "$name: FAILED with exit code $code, not requeued" \
     '[ "$(job_field $job JobState)" = FAILED ] && [ "$(job_field $job ExitCode)" = "$code:0" ] &&
      [ "$(job_field $job Restarts)" = 0 ] && ! grep -q "requeued: scontrol" $out'
@@ -49,18 +58,10 @@ crash_case segv0 0 SEGV 139
 # Bound: 5 s + 4 s (detection, answers) + srun ending the stopped rank (KILL after KillWait = 30 s)
 # + the script's bookkeeping.
 stall_case() { # name rank
-  local name=$1 rank=$2 job out t_end t_stop
-  export CRASH_RANK=$rank CRASH_SIGNAL=STOP CRASH_METRICS="$WORK/$name/metrics.jsonl" CRASH_STAMP="$WORK/$name.crashed"
-  # shellcheck disable=SC2086
-  job=$(LONGVQ="$WORK/crash-wrapper.sh" "$SUBMIT" --job-name="$name" --output="$WORK/%x-%j.out" \
-        $TINY $MID train.steps=100000 dist.timeout_s=5 run.dir="$WORK/$name" 2>>submit.log)
-  out="$WORK/$name-$job.out"
-  wait_for "[ -f $CRASH_STAMP ] || ! queued $job" 300
-  wait_done "$job" 180
-  t_end=$(date +%s)
-  t_stop=$(cat "$CRASH_STAMP" 2>/dev/null || echo 0)
-  check "$name: rank $rank got SIGSTOP after step 2" '[ "$t_stop" -gt 0 ]'
-  check "$name: the job ended $((t_end - t_stop)) s after the stop (< 60 s)" '[ $((t_end - t_stop)) -lt 60 ]'
+  local name=$1 rank=$2 job out t_end t_sig
+  run_signalled "$name" "$rank" STOP train.steps=100000 dist.timeout_s=5
+  check "$name: rank $rank got SIGSTOP after step 2" '[ "$t_sig" -gt 0 ]'
+  check "$name: the job ended $((t_end - t_sig)) s after the stop (< 60 s)" '[ $((t_end - t_sig)) -lt 60 ]'
   check "$name: FAILED with exit code 1, not requeued" \
     '[ "$(job_field $job JobState)" = FAILED ] && [ "$(job_field $job ExitCode)" = "1:0" ] &&
      [ "$(job_field $job Restarts)" = 0 ] && ! grep -q "requeued: scontrol" $out'

@@ -76,6 +76,37 @@ typedef struct {
 void bench_make_batch(bench_batch *bb, const lv_dims *d, int64_t B, int64_t L, uint64_t seed);
 void bench_free_batch(bench_batch *bb);
 
+/* One model stepped without a trainer, for bench and profile: parameters and codebooks from run.seed,
+ * AdamW moments, codebook statistics, a random batch (B, L) (bench_make_batch). A step is what train
+ * does on one rank with one micro-batch and nothing to reduce: zero the gradients and statistics,
+ * forward, backward, gradient norm, clip and AdamW at the peak train.lr (the schedule does not change
+ * the cost), codebook update. Local; allocates at init only. Not movable after init (the model keeps
+ * a pointer to ctx). */
+typedef struct {
+  const lv_config *c;
+  const lv_dims *d;
+  const lv_layout *lay;
+  dnn_ctx ctx;
+  lv_model *m;
+  bench_batch bb;
+  lv_batch b;
+  lv_fwd_opts fo;
+  float *params, *state, *m1, *m2, *grads;
+  double *n_s, *key_sums; /* the step's codebook statistics (counts, then key sums) */
+  size_t n_stat;
+  double task_scale, commit_scale;
+} bench_model;
+
+/* The clock (lv_now_s) at the marks of one step. */
+enum { BM_START, BM_ZEROED, BM_FWD, BM_BWD, BM_GNORM, BM_ADAMW, BM_END, BM_MARKS };
+
+void bench_model_init(bench_model *bm, const lv_config *c, const lv_dims *d, const lv_layout *lay, int64_t B,
+                      int64_t L, mm_prec prec);
+/* Step s (1, 2, ...; the dropout masks' counter): fills t[BM_MARKS], returns the loss per target
+ * (decoder) or per sequence (encoder). */
+double bench_model_step(bench_model *bm, int s, double t[BM_MARKS]);
+void bench_model_free(bench_model *bm);
+
 /* Child-side measurements (each in its own process). */
 void bench_run_probe(const bench_opts *o, bench_probe *r);
 void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r);

@@ -132,80 +132,107 @@ void bench_free_batch(bench_batch *bb) {
   free(bb->tmask);
 }
 
+void bench_model_init(bench_model *bm, const lv_config *c, const lv_dims *d, const lv_layout *lay, int64_t B,
+                      int64_t L, mm_prec prec) {
+  memset(bm, 0, sizeof *bm);
+  bm->c = c, bm->d = d, bm->lay = lay;
+  const uint64_t seed = (uint64_t)c->run.seed;
+  dnn_ctx_init(&bm->ctx);
+  dnn_ctx_set_precision(&bm->ctx, prec);
+  const size_t np = lay->n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
+  bm->params = lv_alloc_floats(np), bm->state = lv_alloc_floats(lay->n_state_floats);
+  bm->m1 = lv_alloc_floats(np), bm->m2 = lv_alloc_floats(np), bm->grads = lv_alloc_floats(np);
+  bm->n_stat = nl * S + nl * S * Z;
+  bm->n_s = calloc(bm->n_stat, sizeof(double));
+  CHECK_ALLOC(bm->n_s);
+  bm->key_sums = bm->n_s + nl * S;
+  lv_layout_init(lay, seed, bm->params, bm->state);
+  bm->m = lv_model_create(lay, B, L, &bm->ctx);
+  lv_model_set_codebooks(bm->m, bm->state);
+  bench_make_batch(&bm->bb, d, B, L, seed);
+  bm->b = (lv_batch){bm->bb.tokens, bm->bb.mask, d->decoder ? bm->bb.targets : NULL, d->decoder ? bm->bb.tmask : NULL,
+                     d->decoder ? NULL : bm->bb.labels, 0};
+  bm->fo = (lv_fwd_opts){1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
+  bm->task_scale = 1.0 / (double)(d->decoder ? B * L : B);
+  bm->commit_scale = 1.0 / (double)(B * L);
+}
+
+double bench_model_step(bench_model *bm, int s, double t[BM_MARKS]) {
+  const lv_config *c = bm->c;
+  const lv_dims *d = bm->d;
+  const lv_layout *lay = bm->lay;
+  const size_t np = lay->n_param_floats, S = (size_t)d->S, Z = (size_t)d->Z;
+  bm->fo.step = (uint32_t)s;
+  t[BM_START] = lv_now_s();
+  memset(bm->grads, 0, sizeof(float) * np);
+  memset(bm->n_s, 0, sizeof(double) * bm->n_stat);
+  lv_fwd_stats st;
+  t[BM_ZEROED] = lv_now_s();
+  lv_model_forward(bm->m, bm->params, &bm->b, &bm->fo, &st, bm->n_s, bm->key_sums);
+  t[BM_FWD] = lv_now_s();
+  lv_model_backward(bm->m, bm->params, bm->grads, &bm->b, &bm->fo, bm->task_scale, bm->commit_scale,
+                    c->model.commit_weight);
+  t[BM_BWD] = lv_now_s();
+  const double gnorm = sqrt(grad_sumsq(bm->grads, 0, np));
+  t[BM_GNORM] = lv_now_s();
+  adamw_update(lay, bm->params, bm->grads, bm->m1, bm->m2, 0, np, c->train.lr, c->train.weight_decay,
+               clip_coef(gnorm, c->train.clip), s);
+  t[BM_ADAMW] = lv_now_s();
+  for (int i = 0; i < d->n_layers; i++)
+    vq_codebook_update(bm->state + lay->layer[i].c_sum, bm->state + lay->layer[i].c_count, bm->n_s + (size_t)i * S,
+                       bm->key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
+  lv_model_set_codebooks(bm->m, bm->state);
+  t[BM_END] = lv_now_s();
+  return st.task_sum / st.task_count;
+}
+
+void bench_model_free(bench_model *bm) {
+  lv_model_free(bm->m);
+  bench_free_batch(&bm->bb);
+  free(bm->params);
+  free(bm->state);
+  free(bm->m1);
+  free(bm->m2);
+  free(bm->grads);
+  free(bm->n_s);
+  dnn_ctx_free(&bm->ctx);
+}
+
 void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_result *r) {
   memset(r, 0, sizeof *r);
   r->rss_start = lv_proc_status_bytes("VmRSS:");
   r->threads = omp_get_max_threads();
   const char *env = getenv("OMP_NUM_THREADS");
   snprintf(r->omp_env, sizeof r->omp_env, "%s", env && *env ? env : "unset");
-  const int64_t B = o->tokens / L, BT = B * L;
+  const int64_t B = o->tokens / L;
   r->B = B;
   r->L = L;
-  const lv_config *c = &o->cfg;
-  const uint64_t seed = (uint64_t)c->run.seed;
-  dnn_ctx ctx;
-  dnn_ctx_init(&ctx);
-  if (c->model.precision == LV_PRECISION_BF16) dnn_ctx_set_precision(&ctx, MM_PREC_BF16); /* checked by the parent */
-
   lv_layout lay;
   char err[256];
   if (lv_layout_build(&lay, d, err, sizeof err)) DIE("bench: %s", err);
-  const size_t np = lay.n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  float *params = lv_alloc_floats(np), *state = lv_alloc_floats(lay.n_state_floats);
-  float *m1 = lv_alloc_floats(np), *m2 = lv_alloc_floats(np);
-  /* gradients (float) and the step's codebook statistics (double), zeroed every step as in training */
-  const size_t n_stat = nl * S + nl * S * Z;
-  float *grads = lv_alloc_floats(np);
-  double *n_s = calloc(n_stat, sizeof(double)), *key_sums = n_s + nl * S;
-  CHECK_ALLOC(n_s);
-  lv_layout_init(&lay, seed, params, state);
-  lv_model *m = lv_model_create(&lay, B, L, &ctx);
-  lv_model_set_codebooks(m, state);
-  r->fl = lv_model_count_flops(m);
-  r->ws_bytes = (double)dnn_ctx_ws_bytes(&ctx);
-  bench_batch bb;
-  bench_make_batch(&bb, d, B, L, seed);
-  lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,
-                d->decoder ? NULL : bb.labels, 0};
-  lv_fwd_opts fo = {1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
-  const double task_scale = 1.0 / (double)(d->decoder ? BT : B), commit_scale = 1.0 / (double)BT;
+  bench_model bm; /* bf16 is checked by the parent */
+  bench_model_init(&bm, &o->cfg, d, &lay, B, L,
+                   o->cfg.model.precision == LV_PRECISION_BF16 ? MM_PREC_BF16 : MM_PREC_F32);
+  r->fl = lv_model_count_flops(bm.m);
+  r->ws_bytes = (double)dnn_ctx_ws_bytes(&bm.ctx);
   r->rss_ready = lv_proc_status_bytes("VmRSS:");
 
   r->step_min = INFINITY;
-  dnn_ctx_timing(&ctx, 1);
+  dnn_ctx_timing(&bm.ctx, 1);
   for (int s = 1; s <= o->warmup + o->steps; s++) {
-    fo.step = (uint32_t)s;
-    double mm0, round0, mm1, round1;
-    dnn_ctx_times(&ctx, &mm0, &round0);
-    double t0 = lv_now_s();
-    memset(grads, 0, sizeof(float) * np);
-    memset(n_s, 0, sizeof(double) * n_stat);
-    lv_fwd_stats st;
-    double t1 = lv_now_s();
-    lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
-    double t2 = lv_now_s();
-    lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, c->model.commit_weight);
-    double t3 = lv_now_s();
-    double gnorm = sqrt(grad_sumsq(grads, 0, np));
-    /* at the config's peak train.lr throughout (the schedule does not change the cost) */
-    const double coef = clip_coef(gnorm, c->train.clip);
-    adamw_update(&lay, params, grads, m1, m2, 0, np, c->train.lr, c->train.weight_decay, coef, s);
-    for (int i = 0; i < d->n_layers; i++)
-      vq_codebook_update(state + lay.layer[i].c_sum, state + lay.layer[i].c_count, n_s + (size_t)i * S,
-                         key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
-    lv_model_set_codebooks(m, state);
-    double t4 = lv_now_s();
-    dnn_ctx_times(&ctx, &mm1, &round1);
-    double loss = st.task_sum / st.task_count;
+    double t[BM_MARKS], mm0, round0, mm1, round1;
+    dnn_ctx_times(&bm.ctx, &mm0, &round0);
+    const double loss = bench_model_step(&bm, s, t);
+    dnn_ctx_times(&bm.ctx, &mm1, &round1);
     if (s == 1) r->loss_first = loss;
     r->loss_last = loss;
     if (s <= o->warmup) continue;
-    r->fwd += t2 - t1;
-    r->bwd += t3 - t2;
-    r->upd += (t1 - t0) + (t4 - t3);
+    r->fwd += t[BM_FWD] - t[BM_ZEROED];
+    r->bwd += t[BM_BWD] - t[BM_FWD];
+    r->upd += (t[BM_ZEROED] - t[BM_START]) + (t[BM_END] - t[BM_BWD]);
     r->mm += mm1 - mm0;
     r->round += round1 - round0;
-    if (t4 - t0 < r->step_min) r->step_min = t4 - t0;
+    if (t[BM_END] - t[BM_START] < r->step_min) r->step_min = t[BM_END] - t[BM_START];
   }
   r->fwd /= o->steps;
   r->bwd /= o->steps;
@@ -215,14 +242,6 @@ void bench_run_model(const bench_opts *o, const lv_dims *d, int64_t L, bench_res
   r->step = r->fwd + r->bwd + r->upd;
   r->rss_end = lv_proc_status_bytes("VmRSS:");
   r->hwm = lv_proc_status_bytes("VmHWM:");
-  lv_model_free(m);
-  bench_free_batch(&bb);
-  free(params);
-  free(state);
-  free(m1);
-  free(m2);
-  free(grads);
-  free(n_s);
+  bench_model_free(&bm);
   lv_layout_free(&lay);
-  dnn_ctx_free(&ctx);
 }

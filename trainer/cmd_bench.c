@@ -319,7 +319,8 @@ static void print_mode(const bench_opts *o, const lv_dims *d, const bench_result
   for (int i = 0; i < o->n_lengths; i++) {
     const bench_result *r = &res[i];
     if (!ok[i]) continue;
-    printf("%-8s %6lld %4lld %9.1f %9.1f %6.1f%% %9.1f %9.1f %6.1f%%\n", name, (long long)r->L, (long long)r->B,
+    /* rounding to the microsecond: a small model's is a fraction of a 0.1 ms, and "0.0" would read as none */
+    printf("%-8s %6lld %4lld %9.1f %9.1f %6.1f%% %9.3f %9.1f %6.1f%%\n", name, (long long)r->L, (long long)r->B,
            r->step * 1e3, r->mm * 1e3, 100.0 * r->mm / r->step, r->round * 1e3, (r->step - r->mm) * 1e3,
            100.0 * (r->step - r->mm) / r->step);
   }

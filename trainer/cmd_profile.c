@@ -9,7 +9,6 @@
  * The model is built as `train` builds it for W ranks (micro-batch = train.batch_size / (W x
  * train.micro_batch)), randomly initialized (run.seed), on random tokens, like `longvq bench`: no
  * dataset is read. Run on one rank. */
-#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +17,12 @@
 #include <unistd.h>
 
 #include "layers/model.h"
-#include "layers/vq.h"
-#include "trainer/base/alloc.h"
 #include "trainer/base/check.h"
 #include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
 #include "trainer/bench_internal.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
-#include "trainer/optim.h"
 #include "trainer/reducer_layout.h"
 #include "trainer/stats.h"
 #include "trainer/train.h"
@@ -51,9 +47,8 @@ static void usage(FILE *f) {
           BENCH_VOCAB, BENCH_CLASSES);
 }
 
-/* The hook's events of one backward: seconds since backward began, and the first final float. */
+/* The hook's events of one backward: when (lv_now_s), and the first final float. */
 typedef struct {
-  double t0;
   int n;
   double t[PROFILE_MAX_EVENTS];
   size_t lo[PROFILE_MAX_EVENTS];
@@ -62,7 +57,7 @@ typedef struct {
 static void on_ready(void *ctx, size_t lo) {
   hook_log *h = ctx;
   if (h->n < PROFILE_MAX_EVENTS) {
-    h->t[h->n] = lv_now_s() - h->t0;
+    h->t[h->n] = lv_now_s();
     h->lo[h->n++] = lo;
   }
 }
@@ -120,7 +115,7 @@ static int parse_args(int argc, char **argv, lv_cli_config *cc, profile_args *a)
  * the optimizer's parts (over all parameters, one rank's view without ZeRO). */
 typedef struct {
   double fwd, bwd, gnorm, adamw, codebook;
-  hook_log ev; /* t[] summed then divided: mean event times */
+  hook_log ev; /* t[]: seconds from the start of the backward, means over the timed steps */
   lv_model_flops fl;
   int threads;
 } profile_times;
@@ -129,70 +124,31 @@ static void measure(const lv_config *c, const lv_dims *d, const lv_layout *lay, 
                     const profile_args *a, profile_times *r) {
   memset(r, 0, sizeof *r);
   r->threads = omp_get_max_threads();
-  const uint64_t seed = (uint64_t)c->run.seed;
-  dnn_ctx ctx;
-  dnn_ctx_init(&ctx);
-  const size_t np = lay->n_param_floats, nl = (size_t)d->n_layers, S = (size_t)d->S, Z = (size_t)d->Z;
-  float *params = lv_alloc_floats(np), *state = lv_alloc_floats(lay->n_state_floats);
-  float *m1 = lv_alloc_floats(np), *m2 = lv_alloc_floats(np), *grads = lv_alloc_floats(np);
-  const size_t n_stat = nl * S + nl * S * Z;
-  double *n_s = calloc(n_stat, sizeof(double)), *key_sums = n_s + nl * S;
-  CHECK_ALLOC(n_s);
-  lv_layout_init(lay, seed, params, state);
-  lv_model *m = lv_model_create(lay, B, L, &ctx);
-  lv_model_set_codebooks(m, state);
-  r->fl = lv_model_count_flops(m);
-  bench_batch bb;
-  bench_make_batch(&bb, d, B, L, seed);
-  lv_batch b = {bb.tokens, bb.mask, d->decoder ? bb.targets : NULL, d->decoder ? bb.tmask : NULL,
-                d->decoder ? NULL : bb.labels, 0};
-  lv_fwd_opts fo = {1, seed, 1, (float)c->model.dropout, (float)c->model.hidden_dropout};
-  const double task_scale = 1.0 / (double)(d->decoder ? B * L : B), commit_scale = 1.0 / (double)(B * L);
+  bench_model bm; /* the f32 step, as profile has always timed it */
+  bench_model_init(&bm, c, d, lay, B, L, MM_PREC_F32);
+  r->fl = lv_model_count_flops(bm.m);
   hook_log h;
-  lv_model_set_grad_hook(m, on_ready, &h);
+  lv_model_set_grad_hook(bm.m, on_ready, &h);
   for (int s = 1; s <= a->warmup + a->steps; s++) {
-    const int timed = s > a->warmup;
-    fo.step = (uint32_t)s;
-    memset(grads, 0, sizeof(float) * np);
-    memset(n_s, 0, sizeof(double) * n_stat);
-    lv_fwd_stats st;
-    double t0 = lv_now_s();
-    lv_model_forward(m, params, &b, &fo, &st, n_s, key_sums);
-    double t1 = lv_now_s();
+    double t[BM_MARKS];
     h.n = 0;
-    h.t0 = t1;
-    lv_model_backward(m, params, grads, &b, &fo, task_scale, commit_scale, c->model.commit_weight);
-    double t2 = lv_now_s();
-    double gnorm = sqrt(grad_sumsq(grads, 0, np));
-    double t3 = lv_now_s();
-    adamw_update(lay, params, grads, m1, m2, 0, np, c->train.lr, c->train.weight_decay,
-                 clip_coef(gnorm, c->train.clip), s);
-    double t4 = lv_now_s();
-    for (int i = 0; i < d->n_layers; i++)
-      vq_codebook_update(state + lay->layer[i].c_sum, state + lay->layer[i].c_count, n_s + (size_t)i * S,
-                         key_sums + (size_t)i * S * Z, (float)c->model.codebook_decay, d->S, d->Z);
-    lv_model_set_codebooks(m, state);
-    double t5 = lv_now_s();
-    if (!timed) continue;
-    r->fwd += t1 - t0;
-    r->bwd += t2 - t1;
-    r->gnorm += t3 - t2;
-    r->adamw += t4 - t3;
-    r->codebook += t5 - t4;
+    bench_model_step(&bm, s, t);
+    if (s <= a->warmup) continue;
+    r->fwd += t[BM_FWD] - t[BM_ZEROED];
+    r->bwd += t[BM_BWD] - t[BM_FWD];
+    r->gnorm += t[BM_GNORM] - t[BM_BWD];
+    r->adamw += t[BM_ADAMW] - t[BM_GNORM];
+    r->codebook += t[BM_END] - t[BM_ADAMW];
     r->ev.n = h.n;
-    for (int k = 0; k < h.n; k++) {
-      r->ev.t[k] += h.t[k];
+    for (int k = 0; k < h.n; k++) { /* the hook's clock, from the start of the backward */
+      r->ev.t[k] += h.t[k] - t[BM_FWD];
       r->ev.lo[k] = h.lo[k];
     }
   }
   const double n = (double)a->steps;
   r->fwd /= n, r->bwd /= n, r->gnorm /= n, r->adamw /= n, r->codebook /= n;
   for (int k = 0; k < r->ev.n; k++) r->ev.t[k] /= n;
-  bench_free_batch(&bb);
-  lv_model_free(m);
-  dnn_ctx_free(&ctx);
-  free(n_s);
-  free(params), free(state), free(m1), free(m2), free(grads);
+  bench_model_free(&bm);
 }
 
 static void write_json(FILE *f, const lv_config *c, const lv_cli_config *cc, const lv_dims *d, const lv_layout *lay,
