@@ -68,10 +68,33 @@ static inline uint16_t bf16_round(float f) {
   return (uint16_t)r;
 }
 
-static void cvt_row(uint16_t *restrict dst, const float *restrict x, int64_t n) {
+static void cvt_row_ref(uint16_t *restrict dst, const float *restrict x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) dst[i] = bf16_round(x[i]);
 }
+
+/* Built for AVX512_BF16 (-march=native on such a CPU), the same rounding by the instruction: Intel's
+ * definition of vcvtneps2bf16 is bf16_round's (nearest even, a subnormal input to a signed zero, NaN
+ * quieted), 16 elements an instruction where the portable loop needs about ten. The rounding of the
+ * bf16 step's operands took a sixth of it before (docs/performance.md); test_bf16 checks the two
+ * bit for bit. */
+#ifdef __AVX512BF16__
+#include <immintrin.h>
+static void cvt_row(uint16_t *restrict dst, const float *restrict x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512((void *)(dst + i), (__m512i)h);
+  }
+  for (; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
+    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)h);
+  }
+}
+#else
+#define cvt_row cvt_row_ref
+#endif
 
 void bf16_from_f32(uint16_t *dst, const float *x, size_t n) {
   enum { BLK = 4096 };
@@ -82,6 +105,8 @@ void bf16_from_f32(uint16_t *dst, const float *x, size_t n) {
     cvt_row(dst + lo, x + lo, len);
   }
 }
+
+void bf16_from_f32_ref(uint16_t *dst, const float *x, size_t n) { cvt_row_ref(dst, x, (int64_t)n); }
 
 float f32_from_bf16(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
@@ -118,6 +143,11 @@ static size_t view_elems(view v) { return (size_t)(v.nb * v.rows * v.cols); }
 
 /* The stored matrices of v, densely, in bf16 (row stride cols, batch stride rows * cols). */
 static void view_to_bf16(uint16_t *dst, const float *src, view v) {
+  /* stored densely already: one flat run, not a loop call per (often 64-element) row */
+  if (v.ld == v.cols && (v.nb == 1 || v.bs == v.rows * v.cols)) {
+    bf16_from_f32(dst, src, view_elems(v));
+    return;
+  }
   const int64_t n = v.nb * v.rows;
 #pragma omp parallel for schedule(static) if (n * v.cols >= 32768)
   for (int64_t i = 0; i < n; i++) {

@@ -58,8 +58,12 @@ int dnn_cpu_has_bf16(char *isa, size_t cap);
 
 /* dst[i] = x[i] rounded to bfloat16 as oneDNN rounds (its cvt_float_to_bfloat16 and the AVX512_BF16
  * vcvtneps2bf16 instruction): round to nearest even; subnormals to a signed zero; a NaN stays a quiet
- * NaN; overflow goes to Inf. The one definition of the conversion. */
+ * NaN; overflow goes to Inf. The one conversion of the code: by that instruction when built for a CPU
+ * that has it, else by bf16_from_f32_ref's loop. Threads over blocks when n is large. */
 void bf16_from_f32(uint16_t *dst, const float *x, size_t n);
+/* The same conversion in portable C, one element at a time, on the calling thread: bf16_from_f32's
+ * reference twin (test_bf16 holds the two, and oneDNN's reorder, to the same bits). */
+void bf16_from_f32_ref(uint16_t *dst, const float *x, size_t n);
 /* The float a bf16 value stands for (exact). */
 float f32_from_bf16(uint16_t h);
 

@@ -1,5 +1,6 @@
 /* model.precision bf16, product by product and layer by layer (docs/layers.md, "Precision"):
- *   1. bf16_from_f32 rounds exactly as oneDNN's f32 -> bf16 reorder does (bit for bit);
+ *   1. bf16_from_f32 (the instruction where built for it) and its portable twin bf16_from_f32_ref round
+ *      exactly as oneDNN's f32 -> bf16 reorder does (bit for bit), at every tail length;
  *   2. every mm shape the layers use, in a bf16 context, against an exact (double) reference, within
  *      the elementwise bound below (and the f32 plan within its own, tighter one);
  *   3. the Linear layer (the five projections, the heads) bf16 against its f32 path, forward and
@@ -96,9 +97,11 @@ static void test_conversion(const dnn_ctx *ctx) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     float f = from_bits(cases[i].in);
-    uint16_t h;
+    uint16_t h, r;
     bf16_from_f32(&h, &f, 1);
+    bf16_from_f32_ref(&r, &f, 1);
     EXPECT(h == cases[i].out, "%s: 0x%08x -> 0x%04x, want 0x%04x", cases[i].what, cases[i].in, h, cases[i].out);
+    EXPECT(r == cases[i].out, "%s (ref): 0x%08x -> 0x%04x, want 0x%04x", cases[i].what, cases[i].in, r, cases[i].out);
   }
   /* random bit patterns (every exponent, NaNs and subnormals included): the same bits as oneDNN */
   const int64_t n = 1 << 20;
@@ -112,14 +115,32 @@ static void test_conversion(const dnn_ctx *ctx) {
     x[i] = from_bits((hi & 0xffff0000u) | (s >> 16));
   }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) x[i] = from_bits(cases[i].in);
+  uint16_t *ref = malloc(2 * (size_t)n);
   bf16_from_f32(mine, x, (size_t)n);
+  bf16_from_f32_ref(ref, x, (size_t)n);
   reorder_to_bf16(ctx, dnn, x, n);
-  int64_t differ = 0, first = -1;
-  for (int64_t i = 0; i < n; i++)
+  int64_t differ = 0, first = -1, differ_ref = 0;
+  for (int64_t i = 0; i < n; i++) {
     if (mine[i] != dnn[i]) {
       differ++;
       if (first < 0) first = i;
     }
+    differ_ref += ref[i] != dnn[i];
+  }
+  EXPECT(differ_ref == 0, "bf16_from_f32_ref: %lld of %lld differ from oneDNN", (long long)differ_ref, (long long)n);
+  /* every tail length of the vector loop (32 a step, then masked 16s), from unaligned starts; nothing
+   * written past the end */
+  for (int64_t len = 0; len <= 100; len++)
+    for (int64_t off = 0; off < 3; off++) {
+      for (int64_t i = 0; i < 128; i++) mine[i] = 0xabcd;
+      bf16_from_f32(mine, x + 1000 * len + off, (size_t)len);
+      for (int64_t i = 0; i < 128; i++) {
+        uint16_t want = i < len ? dnn[1000 * len + off + i] : 0xabcd;
+        EXPECT(mine[i] == want, "length %lld at offset %lld, element %lld: 0x%04x, want 0x%04x", (long long)len,
+               (long long)off, (long long)i, mine[i], want);
+      }
+    }
+  bf16_from_f32(mine, x, (size_t)n); /* again whole, for the report below */
   uint32_t fb = 0;
   if (first >= 0) memcpy(&fb, &x[first], 4);
   printf("conversion: %lld random floats, %lld differ from oneDNN's reorder\n", (long long)n, (long long)differ);
@@ -135,6 +156,7 @@ static void test_conversion(const dnn_ctx *ctx) {
   }
   free(x);
   free(mine);
+  free(ref);
   free(dnn);
 }
 
