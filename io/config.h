@@ -164,6 +164,11 @@ int lv_config_build(lv_config *cfg, const char *path, int n_overrides, char *con
 
 /* ---- one key as text ---------------------------------------------------------------------- */
 
+/* A whole number as an int key's value is read, also for the commands' numeric options: decimal
+ * digits after an optional sign, nothing else (no spaces, no 0x, no 1e3). Returns 1 with *out (and
+ * *overflow = 1 if it does not fit in 64 bits), or 0 if text is not such a number. */
+int lv_parse_int(const char *text, int64_t *out, int *overflow);
+
 /* Parse `text` as the value of `key` into cfg, with the type and range checks of the loader.
  * Returns 0, or 1 with the problem (no key name, no location) in problem[0..cap). */
 int lv_config_set_text(lv_config *cfg, const lv_key *key, const char *text, char *problem, size_t cap);

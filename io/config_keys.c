@@ -174,7 +174,7 @@ const char *lv_config_shown(const char *text, char *buf, size_t cap) {
 }
 
 /* Decimal only (no 0x, no octal, no 1e3): an int key given "1e3" is more likely a mistake. */
-static int parse_int(const char *text, int64_t *out, int *overflow) {
+int lv_parse_int(const char *text, int64_t *out, int *overflow) {
   const char *p = text + (text[0] == '+' || text[0] == '-');
   if (*p < '0' || *p > '9') return 0;
   char *end;
@@ -238,7 +238,7 @@ static int set_number(lv_config *cfg, const lv_key *k, const char *text, char *p
   int64_t iv = 0;
   if (k->type == LV_T_INT) {
     int overflow;
-    if (!parse_int(text, &iv, &overflow))
+    if (!lv_parse_int(text, &iv, &overflow))
       return snprintf(problem, cap, "%s is not an integer", lv_config_shown(text, sh, sizeof sh)), 1;
     if (overflow) return snprintf(problem, cap, "%s does not fit in 64 bits", lv_config_shown(text, sh, sizeof sh)), 1;
     v = (double)iv; /* exact for every bound in the table */

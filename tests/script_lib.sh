@@ -10,6 +10,9 @@ strip_timing() {
   sed -E 's/"(tokens_per_s|gflops|step_s|comm_s|data_s|compute_s|exposed_comm_s|optimizer_s|busbw_gbs|slowest_compute_s|eta_s|peak_rss_mib)": [0-9.e+-]+,? ?//g' "$1"
 }
 
+# The metric lines of FILE with a loss (training steps, evaluations), timing fields removed.
+loss_lines() { strip_timing "$1" | grep '"loss"'; }
+
 # tiny_listops OUT [N_TRAIN]: a small, fast ListOps set (lengths 20..60, depth 3, seed 7).
 tiny_listops() {
   "$LONGVQ" data listops --out "$1" --train "${2:-96}" --val 16 --test 16 --min-len 20 --max-len 60 \
@@ -26,6 +29,22 @@ train_np() {
 # cmp_runs --steps N [--from S] [--tol T] REF RUN...: loss and grad_norm of every step of the RUN
 # dirs against REF's, within the multi-rank tolerance (tests/cmp_runs.py).
 cmp_runs() { /usr/bin/python3 "$SRC/tests/cmp_runs.py" "$@"; }
+
+# resume_exact REF LABEL: exact resume of the job REF ran straight through ($CFG on 2 ranks via $MPI),
+# into run.dir=sig: a stop signal on rank 1 at step 9 (test hook) ends it with exit 3 and the step-9
+# checkpoint, checkpoint.resume=auto finishes it from there, and its parameters (bitwise) and metric
+# lines (timing fields aside) equal REF's. Four checks, named after LABEL; logs sig1.log, sig2.log.
+resume_exact() {
+  local ref=$1 label=$2 rc
+  LONGVQ_TEST_SIGNAL_AT=9:1 $MPI -x LONGVQ_TEST_SIGNAL_AT -np 2 "$LONGVQ" train $CFG run.dir=sig > sig1.log 2>&1; rc=$?
+  check "$label: stopped by a signal on one rank at step 9 (exit 3, checkpointed, requeue)" \
+    "[ $rc -eq 3 ] && grep -q 'stop requested by signal' sig1.log && [ -f sig/ckpt_00000009.h5 ]"
+  $MPI -np 2 "$LONGVQ" train $CFG run.dir=sig checkpoint.resume=auto > sig2.log 2>&1; rc=$?
+  check "$label: resume auto finishes" "[ $rc -eq 0 ] && grep -q 'resumed from .*ckpt_00000009' sig2.log"
+  check "$label: resumed parameters bitwise identical (and f32 in the file)" "same_model $ref/model_final.h5 sig/model_final.h5"
+  check "$label: resumed metric lines identical" \
+    "diff <(loss_lines $ref/metrics.jsonl) <(loss_lines sig/metrics.jsonl) >/dev/null"
+}
 
 # Exit 0 when two model files hold the same tensors bitwise (every one float32, as model files are);
 # prints the first that differs.

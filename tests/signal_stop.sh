@@ -22,7 +22,6 @@ tiny_listops lo.h5
 CFG="$SRC/configs/tiny.yaml data.train=lo.h5 data.val=lo.h5 data.seq_len=64 train.steps=100 train.eval_every=0
      model.d_model=64 model.z_dim=32 model.v_dim=64 model.n_layers=4 train.batch_size=32 dist.bucket_mb=25
      checkpoint.every=0 log.every=1 log.progress=off dist.check_every=1"
-strip() { strip_timing "$1" | grep '"loss"'; }
 wait_for() { for _ in $(seq 1 600); do eval "$1" && return 0; sleep 0.05; done; return 1; }
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
@@ -39,7 +38,7 @@ write_s() { sed -n 's/.*saved (step [0-9]*, \([0-9.]*\) s).*/\1/p' "$1" | tail -
 resume_same() {
   $WRAP "${MPIARGS[@]}" "$LONGVQ" train $CFG run.dir="$1" checkpoint.resume=auto > "$1.resume.log" 2>&1 &&
     grep -q "resumed from .*ckpt_" "$1.resume.log" && same_model ref/model_final.h5 "$1/model_final.h5" &&
-    diff <(strip ref/metrics.jsonl) <(strip "$1/metrics.jsonl") > /dev/null
+    diff <(loss_lines ref/metrics.jsonl) <(loss_lines "$1/metrics.jsonl") > /dev/null
 }
 
 # Reference: straight through.

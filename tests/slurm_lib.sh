@@ -2,7 +2,7 @@
 # duration of one test, and helpers to submit launch/longvq.sbatch jobs and follow them.
 # Needs LONGVQ, SRC, WORK (lv_script_test). Exit 77 (ctest SKIP) only when Slurm cannot run here.
 set -u
-. "$SRC/tests/script_lib.sh" # check, strip_timing, tiny_listops
+. "$SRC/tests/script_lib.sh" # check, loss_lines, tiny_listops
 note() { echo "     $*"; }
 T0=$SECONDS
 elapsed() { echo $((SECONDS - T0)); }
@@ -89,6 +89,3 @@ TINY="$SRC/configs/tiny.yaml data.train=$WORK/lo.h5 data.val=$WORK/lo.h5 data.se
 # Steps long enough that a signal sent at step 2-10 lands mid-run even on an idle machine
 # (~15 ms per step on 2 ranks), short enough for a loaded one.
 MID="model.d_model=64 model.z_dim=32 model.v_dim=64 model.n_layers=4 train.batch_size=32 dist.bucket_mb=25"
-
-# Metric lines without the timing fields (as tests/ckpt_resume.sh).
-strip() { strip_timing "$1" | grep '"loss"'; }

@@ -30,7 +30,7 @@ complete() { # D: exactly one checkpoint, no .tmp, every checksum verified by in
     "$LONGVQ" inspect "$c" > "$1.inspect" 2>&1 && grep -q "^checksums *OK" "$1.inspect"
 }
 identical() { # D: D's final model and metric lines equal the reference's
-  same_model "$WORK/ref/model_final.h5" "$1/model_final.h5" && diff <(strip "$WORK/ref/metrics.jsonl") <(strip "$1/metrics.jsonl") > /dev/null
+  same_model "$WORK/ref/model_final.h5" "$1/model_final.h5" && diff <(loss_lines "$WORK/ref/metrics.jsonl") <(loss_lines "$1/metrics.jsonl") > /dev/null
 }
 # shellcheck disable=SC2086
 resume_srun() { "${SRUN[@]}" -J lvsig-resume "$LONGVQ" train $CFG run.dir="$1" checkpoint.resume=auto > "$1.resume.log" 2>&1 &&

@@ -30,7 +30,7 @@ check "the sweep's learning rates reach the trainer" \
   '/usr/bin/python3 -c "import sys; a, b = map(float, sys.argv[1:]); assert abs(a - 5e-4) < 1e-9 and abs(b - 1.5e-3) < 1e-9" \
      "$(lr1 lr-1e-3_seed-1)" "$(lr1 lr-3e-3_seed-2)"'
 check "the two seeds give different losses" \
-  '! diff -q <(strip sweep/lr-1e-3_seed-1/metrics.jsonl) <(strip sweep/lr-1e-3_seed-2/metrics.jsonl) >/dev/null'
+  '! diff -q <(loss_lines sweep/lr-1e-3_seed-1/metrics.jsonl) <(loss_lines sweep/lr-1e-3_seed-2/metrics.jsonl) >/dev/null'
 
 # 2. Requeue of one array task.
 M="$WORK/req/seed-1/metrics.jsonl"

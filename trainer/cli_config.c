@@ -53,6 +53,14 @@ int lv_cli_config_build(lv_config *cfg, const lv_cli_config *a, const char *cmd)
   return 0;
 }
 
+int lv_cli_config_build_model(lv_config *cfg, const lv_cli_config *a, const char *cmd, const char *model) {
+  if (a->config && !model) {
+    if (dist_is_root()) fprintf(stderr, "longvq %s: missing --model (see --help)\n", cmd);
+    return 1;
+  }
+  return lv_cli_config_build(cfg, a, cmd);
+}
+
 void lv_cli_adopt_model_keys(lv_config *cfg, const lv_cli_config *a, const char *model, const char *cmd, FILE *out) {
   char *yaml = lv_model_read_config(model);
   if (!yaml) return; /* no stored config (a foreign file): the given config alone */

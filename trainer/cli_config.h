@@ -29,6 +29,11 @@ int lv_cli_config_arg(lv_cli_config *a, const char *cmd, char *arg);
  * the file/line or the key, and every rank exits with LV_EXIT_USAGE). */
 int lv_cli_config_build(lv_config *cfg, const lv_cli_config *a, const char *cmd);
 
+/* Collective: lv_cli_config_build for a command that also needs `--model FILE` (eval, generate):
+ * CONFIG given without it is refused first (rank 0 says so; returns 1: exit with LV_EXIT_USAGE). A
+ * missing CONFIG is reported by the build, as for every command. */
+int lv_cli_config_build_model(lv_config *cfg, const lv_cli_config *a, const char *cmd, const char *model);
+
 /* `eval` and `generate`: the model is used as it was trained. Every non-shape model.* key is taken
  * from the model file's stored config (if it has one), then the command line's key=value overrides
  * are applied again, so they still win; each key that ends up changed is printed to `out` ("<cmd>:

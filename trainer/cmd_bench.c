@@ -21,6 +21,7 @@
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/procstat.h"
 #include "trainer/train.h"
 
 static void usage(FILE *f) {
@@ -59,10 +60,9 @@ static int bad_arg(const char *opt, const char *val, const char *why) {
 }
 
 static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t *out) {
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end) return bad_arg(opt, s, "not an integer");
+  int64_t v;
+  int overflow;
+  if (!lv_parse_int(s, &v, &overflow) || overflow) return bad_arg(opt, s, "not an integer");
   if (v < lo) {
     char why[64];
     snprintf(why, sizeof why, "must be >= %lld", (long long)lo);
@@ -141,6 +141,7 @@ static int setup(bench_opts *o, const bench_args *a, const lv_config *cfg) {
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     if (o->n_lengths == BENCH_MAX_LENGTHS) return bad_arg("--lengths", lengths, "too many lengths");
     int64_t L;
+    while (*t == ' ') t++; /* "1024, 4096" */
     if (parse_i64("--lengths", t, 1, &L)) return 1;
     char why[160];
     if (L % C) {
@@ -156,11 +157,9 @@ static int setup(bench_opts *o, const bench_args *a, const lv_config *cfg) {
   }
   if (!o->n_lengths) return bad_arg("--lengths", lengths, "no length given");
   qsort(o->lengths, (size_t)o->n_lengths, sizeof(int64_t), cmp_i64);
-  char isa[32];
-  if (cfg->model.precision == LV_PRECISION_BF16 && !dnn_cpu_has_bf16(isa, sizeof isa)) {
-    if (dist_is_root())
-      fprintf(stderr, "longvq bench: model.precision: bf16 needs native bf16 matmuls (AVX512_BF16 or AMX), which this "
-                      "CPU lacks: oneDNN runs here at %s\n", isa);
+  char why[512];
+  if (cfg->model.precision == LV_PRECISION_BF16 && trainer_bf16_missing(why, sizeof why)) {
+    if (dist_is_root()) fprintf(stderr, "longvq bench: %s\n", why);
     return 1;
   }
   const char *mode = a->mode ? a->mode : cfg->model.mode == LV_MODE_DECODER ? "decoder" : "encoder";
@@ -235,7 +234,7 @@ static int run_child(const bench_opts *o, const lv_dims *d, int64_t L, void *out
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 static void machine_line(void) {
-  char model[128] = "unknown CPU", line[256], load[64] = "?";
+  char model[128] = "unknown CPU", line[256], load[16] = "?";
   FILE *f = fopen("/proc/cpuinfo", "r");
   while (f && fgets(line, sizeof line, f))
     if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
@@ -244,9 +243,8 @@ static void machine_line(void) {
       break;
     }
   if (f) fclose(f);
-  f = fopen("/proc/loadavg", "r");
-  if (f && fgets(load, sizeof load, f)) load[strcspn(load, " ")] = 0;
-  if (f) fclose(f);
+  const double avg = lv_proc_loadavg();
+  if (avg >= 0) snprintf(load, sizeof load, "%.2f", avg);
   time_t now = time(NULL);
   char date[32];
   strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));

@@ -78,10 +78,9 @@ static void usage(void) {
 
 /* A whole-number option in [lo, hi], or exit 2 naming it. */
 static int64_t int_opt(const char *name, const char *text, int64_t lo, int64_t hi) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(text, &end, 10);
-  if (errno || end == text || *end || v < lo || v > hi)
+  int64_t v;
+  int overflow;
+  if (!lv_parse_int(text, &v, &overflow) || overflow || v < lo || v > hi)
     DIE_INPUT_ALL("%s: '%s' is not a whole number in %lld..%lld", name, text, (long long)lo, (long long)hi);
   return (int64_t)v;
 }
@@ -160,13 +159,8 @@ int cmd_generate(int argc, char **argv) {
     lv_cli_config_free(&a.cc);
     return LV_EXIT_OK;
   }
-  if (a.cc.config && !a.model) {
-    if (dist_is_root()) fprintf(stderr, "longvq generate: missing --model (see --help)\n");
-    lv_cli_config_free(&a.cc);
-    return LV_EXIT_USAGE;
-  }
   lv_config cfg;
-  if (lv_cli_config_build(&cfg, &a.cc, argv[0])) {
+  if (lv_cli_config_build_model(&cfg, &a.cc, argv[0], a.model)) {
     lv_cli_config_free(&a.cc);
     return LV_EXIT_USAGE;
   }

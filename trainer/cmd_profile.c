@@ -20,6 +20,7 @@
 #include "trainer/base/check.h"
 #include "trainer/base/clock.h"
 #include "trainer/base/dist.h"
+#include "trainer/base/procstat.h"
 #include "trainer/bench_internal.h"
 #include "trainer/cli_config.h"
 #include "trainer/commands.h"
@@ -85,7 +86,6 @@ static int parse_args(int argc, char **argv, lv_cli_config *cc, profile_args *a)
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
       a->help = 1;
     } else if (dst || !strcmp(s, "--out")) {
-      char *end = NULL;
       if (!v) {
         if (dist_is_root()) fprintf(stderr, "longvq profile: %s: needs a value (see --help)\n", s);
         return 1;
@@ -95,8 +95,9 @@ static int parse_args(int argc, char **argv, lv_cli_config *cc, profile_args *a)
         a->out = v;
         continue;
       }
-      long long x = strtoll(v, &end, 10);
-      if (end == v || *end || x < (dst == &a->warmup ? 0 : 1) || x > 1000000) {
+      int64_t x;
+      int overflow;
+      if (!lv_parse_int(v, &x, &overflow) || overflow || x < (dst == &a->warmup ? 0 : 1) || x > 1000000) {
         if (dist_is_root()) fprintf(stderr, "longvq profile: %s %s: not an integer in range (see --help)\n", s, v);
         return 1;
       }
@@ -166,12 +167,7 @@ static void write_json(FILE *f, const lv_config *c, const lv_cli_config *cc, con
   const size_t bucket_floats = (size_t)(c->dist.bucket_mb * 1048576.0 / 4.0);
   fprintf(f, "{\n  \"format\": \"longvq-profile/1\",\n  \"config\": \"%s\",\n  \"overrides\": [", cc->config);
   for (int i = 0; i < cc->n_over; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", cc->over[i]);
-  double load = -1; /* the machine's 1-minute load average when done: well above the threads, the times are contended */
-  FILE *la = fopen("/proc/loadavg", "r");
-  if (la) {
-    if (fscanf(la, "%lf", &load) != 1) load = -1;
-    fclose(la);
-  }
+  const double load = lv_proc_loadavg(); /* when done */
   fprintf(f, "],\n  \"host\": \"%s\",\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"threads\": %d,\n  \"load_avg\": %.2f,\n",
           host, date, LONGVQ_GIT, r->threads, load);
   fprintf(f, "  \"model\": {\"mode\": \"%s\", \"d_model\": %lld, \"n_layers\": %lld, \"params\": %zu, "

@@ -123,13 +123,8 @@ static int run(int argc, char **argv, int eval) {
     lv_cli_config_free(&a.cc);
     return LV_EXIT_OK;
   }
-  if (eval && a.cc.config && !a.model) { /* (a missing CONFIG is reported first, by the build) */
-    if (dist_is_root()) fprintf(stderr, "longvq %s: missing --model (see --help)\n", argv[0]);
-    lv_cli_config_free(&a.cc);
-    return LV_EXIT_USAGE;
-  }
   lv_config cfg;
-  if (lv_cli_config_build(&cfg, &a.cc, argv[0])) {
+  if (eval ? lv_cli_config_build_model(&cfg, &a.cc, argv[0], a.model) : lv_cli_config_build(&cfg, &a.cc, argv[0])) {
     lv_cli_config_free(&a.cc);
     return LV_EXIT_USAGE;
   }

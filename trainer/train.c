@@ -52,6 +52,15 @@ static int64_t choose_seq_len(const lv_trainer *t, const lv_split *sp) {
   return (int64_t)lv_round_up((size_t)mx, (size_t)C);
 }
 
+int trainer_bf16_missing(char *why, size_t cap) {
+  char isa[32] = "";
+  if (dnn_cpu_has_bf16(isa, sizeof isa)) return 0;
+  snprintf(why, cap, "model.precision: bf16 needs native bf16 matmuls (the AVX512_BF16 instructions or AMX), which "
+           "this CPU lacks: oneDNN runs here at %s (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA may cap it). Use "
+           "model.precision=f32 (checkpoints are interchangeable between the precisions)", isa);
+  return 1;
+}
+
 lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K) {
   lv_dims d;
   memset(&d, 0, sizeof d);
@@ -147,11 +156,8 @@ void trainer_setup(lv_trainer *t, const lv_config *cfg, int need_train) {
   }
   dnn_ctx_init(&t->ctx);
   if (c->model.precision == LV_PRECISION_BF16) {
-    char isa[32] = "";
-    int native = dnn_cpu_has_bf16(isa, sizeof isa);
-    CHECK_INPUT_ALL(!native, "model.precision: bf16 needs native bf16 matmuls (the AVX512_BF16 instructions or AMX), "
-                    "which this CPU lacks: oneDNN runs here at %s (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA may cap it). "
-                    "Use model.precision=f32 (checkpoints are interchangeable between the precisions)", isa);
+    char why[512];
+    CHECK_INPUT_ALL(trainer_bf16_missing(why, sizeof why), "%s", why);
     dnn_ctx_set_precision(&t->ctx, MM_PREC_BF16);
   }
   const lv_dims *d = &t->dims;

@@ -95,6 +95,10 @@ typedef struct {
  * defaults). F is model.ffn_dim, or 2 * d_model when that is 0. */
 lv_dims trainer_model_dims(const lv_config *c, int64_t V, int64_t K);
 
+/* Local. 0 if this CPU runs bf16 matmuls natively (model.precision: bf16 can be used); else 1 and
+ * why[0..cap) says what is missing and what to do, for `train`'s, `eval`'s and `bench`'s refusal. */
+int trainer_bf16_missing(char *why, size_t cap);
+
 /* Collective. Builds everything from cfg (datasets, layout, model, arenas); bad input: a clear
  * error on rank 0 and every rank exits with LV_EXIT_USAGE. need_train = 1: the training split
  * (data.train) sizes the model and data.val, if set, is the eval split; need_train = 0 (`longvq

@@ -18,3 +18,12 @@ double lv_proc_status_bytes(const char *field) {
   fclose(f);
   return v;
 }
+
+double lv_proc_loadavg(void) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  double load = -1;
+  if (!f) return -1;
+  if (fscanf(f, "%lf", &load) != 1) load = -1;
+  fclose(f);
+  return load;
+}
